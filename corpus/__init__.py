@@ -1,0 +1,11 @@
+"""Files to documents to chunks: loading, cleaning and sentence-aware chunking with offsets."""
+
+from corpus.chunking import Chunk, ChunkingSettings, chunk_document, estimate_tokens
+from corpus.documents import Document, Page, load_documents, text_sha256
+from corpus.errors import DocumentError, GroundQAError
+from corpus.sentences import split_sentences
+
+__all__ = [
+    "Chunk", "ChunkingSettings", "Document", "DocumentError", "GroundQAError", "Page",
+    "chunk_document", "estimate_tokens", "load_documents", "split_sentences", "text_sha256",
+]

@@ -1,0 +1,128 @@
+"""Sentence-aware chunking: whole sentences packed into chunks that fit the encoder's input."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from corpus.documents import Document
+from corpus.errors import GroundQAError
+from corpus.sentences import split_sentences
+
+TokenCounter = Callable[[str], int]
+
+_WORDPIECE_ESTIMATE = re.compile(r"\w+|[^\w\s]")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A run of whole sentences of one document; `doc.text[start:end] == text`."""
+
+    doc_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+    sentences: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class ChunkingSettings:
+    """How documents are cut: at most `max_tokens` word pieces, `overlap` sentences shared."""
+
+    max_tokens: int = 200
+    overlap: int = 1
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 8:
+            raise GroundQAError(f"chunk size {self.max_tokens} is too small: use at least 8 tokens")
+        if self.overlap < 0:
+            raise GroundQAError(f"chunk overlap {self.overlap} must be 0 or more sentences")
+
+
+def estimate_tokens(text: str) -> int:
+    """A tokenizer-free upper-bound guess of word pieces, for use without a model."""
+    return sum(1 + len(w) // 6 for w in _WORDPIECE_ESTIMATE.findall(text))
+
+
+def chunk_document(
+    doc: Document,
+    *,
+    settings: ChunkingSettings = ChunkingSettings(),
+    count_tokens: TokenCounter = estimate_tokens,
+) -> list[Chunk]:
+    """Cut `doc` into chunks of consecutive sentences of at most `settings.max_tokens` tokens.
+
+    A sentence longer than the limit is split at spaces into pieces that fit, so the encoder
+    never truncates a chunk. Consecutive chunks share `settings.overlap` sentences.
+    """
+    units = _fitting_units(doc.text, split_sentences(doc.text), settings.max_tokens, count_tokens)
+    chunks: list[Chunk] = []
+    first = 0
+    while first < len(units):
+        last, used = first, units[first][2]
+        while last + 1 < len(units) and used + units[last + 1][2] <= settings.max_tokens:
+            last += 1
+            used += units[last][2]
+        start, end = units[first][0], units[last][1]
+        chunks.append(Chunk(doc.doc_id, len(chunks), start, end, doc.text[start:end],
+                            tuple((s, e) for s, e, _ in units[first:last + 1])))
+        if last + 1 >= len(units):
+            break
+        first = _next_first(units, first, last, settings)
+    return chunks
+
+
+def _next_first(units, first: int, last: int, settings: ChunkingSettings) -> int:
+    """Where the next chunk starts: up to `overlap` sentences back, if the next sentence still fits."""
+    for back in range(min(settings.overlap, last - first), 0, -1):
+        if sum(u[2] for u in units[last + 1 - back:last + 2]) <= settings.max_tokens:
+            return last + 1 - back
+    return last + 1
+
+
+def _fitting_units(text, spans, max_tokens, count_tokens) -> list[tuple[int, int, int]]:
+    """Sentence spans with their token counts; over-long sentences split at spaces to fit."""
+    units = []
+    for start, end in spans:
+        n = count_tokens(text[start:end])
+        if n <= max_tokens:
+            units.append((start, end, n))
+        else:
+            units.extend(_split_long(text, start, end, max_tokens, count_tokens))
+    return units
+
+
+def _split_long(text, start, end, max_tokens, count_tokens) -> list[tuple[int, int, int]]:
+    words = [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", text[start:end])]
+    pieces, first = [], 0
+    while first < len(words):
+        last, used = first, count_tokens(text[words[first][0]:words[first][1]])
+        if used > max_tokens:  # one "word" longer than a chunk: cut it by characters
+            pieces.extend(_split_word(text, *words[first], max_tokens, count_tokens))
+            first += 1
+            continue
+        while last + 1 < len(words):
+            n = count_tokens(text[words[last + 1][0]:words[last + 1][1]])
+            if used + n > max_tokens:
+                break
+            last, used = last + 1, used + n
+        pieces.append((words[first][0], words[last][1], used))
+        first = last + 1
+    return pieces
+
+
+def _split_word(text, start, end, max_tokens, count_tokens) -> list[tuple[int, int, int]]:
+    pieces, pos = [], start
+    while pos < end:
+        lo, hi = pos + 1, end
+        while lo < hi:  # longest prefix that fits
+            mid = (lo + hi + 1) // 2
+            if count_tokens(text[pos:mid]) <= max_tokens:
+                lo = mid
+            else:
+                hi = mid - 1
+        pieces.append((pos, lo, count_tokens(text[pos:lo])))
+        pos = lo
+    return pieces

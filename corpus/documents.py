@@ -1,0 +1,124 @@
+"""The `Document` that every other stage points into, and `load_documents` for files and folders."""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from corpus.errors import DocumentError
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One PDF page: its 1-based number and its span in `Document.text`."""
+
+    number: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded file. Every offset groundqa reports is an offset into `text`.
+
+    For .txt and .md files `text` is the file's decoded content, unchanged; for HTML it is the
+    visible text, for PDF the pages' text joined by blank lines, with `pages` mapping spans to pages.
+    """
+
+    doc_id: str
+    source: str
+    title: str
+    text: str
+    kind: str = "txt"
+    encoding: str = "utf-8"
+    pages: tuple[Page, ...] = ()
+    sha256: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.sha256:
+            object.__setattr__(self, "sha256", text_sha256(self.text))
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page number holding character `offset`, or None for unpaged documents."""
+        if not self.pages:
+            return None
+        starts = [p.start for p in self.pages]
+        i = max(0, bisect.bisect_right(starts, offset) - 1)
+        return self.pages[i].number
+
+    def line_at(self, offset: int) -> int:
+        """The 1-based line number holding character `offset` (lines end at '\\n')."""
+        return self.text.count("\n", 0, offset) + 1
+
+
+def text_sha256(text: str) -> str:
+    """Content hash of a document's text, so a citation can later be checked against it."""
+    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
+
+
+def load_documents(paths: Iterable[str | os.PathLike], *, warn=None) -> list[Document]:
+    """Load files and folders (recursively) of .txt, .md, .html/.htm and .pdf into documents.
+
+    Unsupported files are skipped with a one-line warning (passed to `warn`, else logged).
+    Raises DocumentError for a missing path or when nothing usable was found.
+    """
+    from corpus.readers import read_document
+
+    warn = warn or log.warning
+    files: list[tuple[Path, Path | None]] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise DocumentError(f"no such file or folder: {raw}")
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path))
+            files.extend((p, path) for p in found)
+        else:
+            files.append((path, None))
+
+    documents: list[Document] = []
+    seen_ids: dict[str, int] = {}
+    for path, root in files:
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            warn(f"skipped {path}: unsupported file type '{path.suffix or '(none)'}' "
+                 f"(supported: {', '.join(SUPPORTED_SUFFIXES)})")
+            continue
+        doc_id = _unique(_doc_id(path, root), seen_ids)
+        documents.append(read_document(path, doc_id=doc_id, source=_display_path(path)))
+    if not documents:
+        names = ", ".join(str(p) for p in paths)
+        raise DocumentError(f"no usable documents in {names} (supported: {', '.join(SUPPORTED_SUFFIXES)})")
+    return documents
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _doc_id(path: Path, root: Path | None) -> str:
+    """Stable id: the path inside the folder given (or the file name), in POSIX form."""
+    rel = path.relative_to(root) if root is not None else Path(path.name)
+    return rel.as_posix()
+
+
+def _unique(doc_id: str, seen: dict[str, int]) -> str:
+    n = seen.get(doc_id, 0)
+    seen[doc_id] = n + 1
+    return doc_id if n == 0 else f"{doc_id}~{n + 1}"
+
+
+def _display_path(path: Path) -> str:
+    """The path as a reader would type it: relative to the working folder when inside it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)

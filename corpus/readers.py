@@ -1,0 +1,172 @@
+"""Readers that turn one file into a `Document`: plain text and Markdown, HTML, PDF."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+from corpus.documents import Document, Page
+from corpus.errors import DocumentError
+
+# Beyond this share of undecodable bytes among non-ASCII ones, a file is not UTF-8 with a few bad
+# bytes but another encoding, and a single-byte code page reads it better.
+_MAX_BAD_UTF8_SHARE = 0.1
+
+
+def read_document(path: Path, *, doc_id: str, source: str) -> Document:
+    """Read `path` by its suffix; raise DocumentError when the file cannot be read."""
+    suffix = path.suffix.lower()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(f"cannot read {source}: {exc.strerror or exc}") from exc
+    if suffix == ".pdf":
+        return read_pdf(data, doc_id=doc_id, source=source, fallback_title=path.stem)
+    text, encoding = decode_text(data)
+    if suffix in (".html", ".htm"):
+        title, visible = html_to_text(text)
+        return Document(doc_id, source, title or path.stem, visible, kind="html", encoding=encoding)
+    kind = "md" if suffix in (".md", ".markdown") else "txt"
+    title = markdown_title(text) if kind == "md" else None
+    return Document(doc_id, source, title or path.stem, text, kind=kind, encoding=encoding)
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """Decode file bytes, returning (text, encoding used).
+
+    UTF-8 first (a BOM is dropped); a file that is UTF-8 but for a few bad bytes keeps U+FFFD in
+    their place; otherwise cp1252, then latin-1, which never fails.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        data, bom = data[3:], True
+    else:
+        bom = False
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            pass
+    try:
+        return data.decode("utf-8"), "utf-8-sig" if bom else "utf-8"
+    except UnicodeDecodeError:
+        pass
+    replaced = data.decode("utf-8", errors="replace")
+    bad = replaced.count("\ufffd") - data.count("\xef\xbf\xbd".encode("latin-1"))
+    non_ascii = sum(1 for b in data if b >= 0x80) or 1
+    if bad / non_ascii <= _MAX_BAD_UTF8_SHARE:
+        return replaced, "utf-8 (invalid bytes replaced)"
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1"
+
+
+_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+_SETEXT_HEADING = re.compile(r"^(\S[^\n]*)\n(?:=+|-+)[ \t]*$", re.MULTILINE)
+
+
+def markdown_title(text: str) -> str | None:
+    """The first Markdown heading (ATX `# Title` or setext underline), if any."""
+    found = [m for m in (_ATX_HEADING.search(text), _SETEXT_HEADING.search(text)) if m]
+    if not found:
+        return None
+    return min(found, key=lambda m: m.start()).group(1).strip()
+
+
+_BLOCK_TAGS = {
+    "p", "div", "section", "article", "header", "footer", "main", "aside", "nav", "blockquote",
+    "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "table", "tr", "pre", "figure",
+    "figcaption", "dl", "dt", "dd", "hr", "address", "details", "summary", "form", "fieldset",
+}
+_HIDDEN_TAGS = {"script", "style", "noscript", "template", "head", "svg", "iframe", "object"}
+
+
+class _VisibleText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title: list[str] = []
+        self.first_h1: list[str] | None = None
+        self._hidden = 0
+        self._in_title = False
+        self._in_h1 = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag in _HIDDEN_TAGS:
+            self._hidden += 1
+        elif tag == "title":
+            self._in_title = True
+        elif tag == "br":
+            self.parts.append("\n")
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n\n" if tag != "li" else "\n")
+            if tag == "li":
+                self.parts.append("- ")
+        if tag == "h1" and self.first_h1 is None:
+            self.first_h1, self._in_h1 = [], True
+
+    def handle_endtag(self, tag):
+        if tag in _HIDDEN_TAGS:
+            self._hidden = max(0, self._hidden - 1)
+        elif tag == "title":
+            self._in_title = False
+        elif tag in _BLOCK_TAGS and tag != "li":
+            self.parts.append("\n\n")
+        if tag == "h1":
+            self._in_h1 = False
+
+    def handle_data(self, data):
+        if self._in_title:
+            self.title.append(data)
+            return
+        if self._hidden:
+            return
+        self.parts.append(data)
+        if self._in_h1 and self.first_h1 is not None:
+            self.first_h1.append(data)
+
+
+def html_to_text(html: str) -> tuple[str | None, str]:
+    """(title, visible text) of an HTML page: scripts and styles dropped, blocks on their own lines."""
+    parser = _VisibleText()
+    parser.feed(html)
+    parser.close()
+    raw = "".join(parser.parts)
+    text = _tidy_lines(raw)
+    title = " ".join("".join(parser.title).split()) or (
+        " ".join("".join(parser.first_h1).split()) if parser.first_h1 else None)
+    return title or None, text
+
+
+def _tidy_lines(raw: str) -> str:
+    """Collapse runs of spaces inside lines and keep at most one blank line between blocks."""
+    lines = [" ".join(line.split()) for line in raw.split("\n")]
+    text = "\n".join(lines)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return re.sub(r"(?m)^-\n", "", text).strip()
+
+
+def read_pdf(data: bytes, *, doc_id: str, source: str, fallback_title: str) -> Document:
+    """Each page's text joined by a blank line, with every page's span recorded."""
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        page_texts = [_tidy_lines((page.extract_text() or "").replace("\x00", "")) for page in reader.pages]
+        meta_title = (reader.metadata.title if reader.metadata else None) or ""
+    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+        raise DocumentError(f"cannot read PDF {source}: {exc}") from exc
+    pages, parts, offset = [], [], 0
+    for number, page_text in enumerate(page_texts, start=1):
+        if parts:
+            parts.append("\n\n")
+            offset += 2
+        pages.append(Page(number, offset, offset + len(page_text)))
+        parts.append(page_text)
+        offset += len(page_text)
+    title = " ".join(str(meta_title).split()) or fallback_title
+    return Document(doc_id, source, title, "".join(parts), kind="pdf", encoding="pdf", pages=tuple(pages))

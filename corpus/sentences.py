@@ -1,0 +1,100 @@
+"""Sentence spans of a text: blocks (paragraphs, headings, list items), then sentence ends inside them."""
+
+from __future__ import annotations
+
+import re
+
+# Words that end with a period without ending a sentence (lower-cased, without the final period).
+ABBREVIATIONS = frozenset("""
+mr mrs ms dr prof sr jr st mt ft vs etc e.g i.e cf al approx apprx ca no nos vol vols fig figs
+eq eqs ed eds inc ltd co corp dept est gen gov jan feb mar apr jun jul aug sep sept oct nov dec
+mon tue tues wed thu thur thurs fri sat sun rev sgt capt col lt cmdr adm pp p para sec min max
+u.s u.k u.n e.u a.m p.m ph.d b.a m.a b.sc m.sc d.c a.d b.c no op ref refs tel approx viz incl
+""".split())
+
+# A line that starts a block of its own: a Markdown heading, a list item, a quote, a table row.
+_BLOCK_START = re.compile(r"[ \t]*(?:#{1,6}\s|[-*+•]\s|\d{1,3}[.)]\s|>|\|)")
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+# A candidate sentence end: terminal punctuation, optional closing quotes/brackets, then space.
+_SENTENCE_END = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s)""")
+_NEXT_STARTS_SENTENCE = re.compile(r"""\s+["'“‘(\[]*[A-Z0-9À-Ý]""")
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Spans (start, end) of the sentences of `text`, in order, whitespace trimmed.
+
+    Every non-whitespace character of `text` lies in exactly one span.
+    """
+    spans: list[tuple[int, int]] = []
+    for block_start, block_end in _blocks(text):
+        spans.extend(_sentences_in_block(text, block_start, block_end))
+    return spans
+
+
+def _blocks(text: str) -> list[tuple[int, int]]:
+    """Paragraphs, and inside them each line that starts a heading, list item or quote."""
+    blocks: list[tuple[int, int]] = []
+    pos = 0
+    for brk in list(_PARAGRAPH_BREAK.finditer(text)) + [None]:
+        end = brk.start() if brk else len(text)
+        blocks.extend(_split_lines(text, pos, end))
+        pos = brk.end() if brk else len(text)
+    return [(s, e) for s, e in (_trim(text, s, e) for s, e in blocks) if s < e]
+
+
+def _split_lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    pieces, piece_start = [], start
+    line_start = start
+    heading_line = False
+    while line_start < end:
+        nl = text.find("\n", line_start, end)
+        line_end = end if nl == -1 else nl
+        line = text[line_start:line_end]
+        starts_block = bool(_BLOCK_START.match(line))
+        if line_start > piece_start and (starts_block or heading_line):
+            pieces.append((piece_start, line_start))
+            piece_start = line_start
+        heading_line = line.lstrip().startswith("#")
+        line_start = line_end + 1
+    pieces.append((piece_start, end))
+    return pieces
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _sentences_in_block(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    spans, sent_start = [], start
+    block = text[start:end]
+    for match in _SENTENCE_END.finditer(block):
+        cut = start + match.end()
+        if not _NEXT_STARTS_SENTENCE.match(text, cut, end):
+            continue
+        if match.group().startswith(".") and _is_abbreviation(text, sent_start, start + match.start()):
+            continue
+        s, e = _trim(text, sent_start, cut)
+        if s < e:
+            spans.append((s, e))
+        sent_start = cut
+    s, e = _trim(text, sent_start, end)
+    if s < e:
+        spans.append((s, e))
+    return spans
+
+
+def _is_abbreviation(text: str, sent_start: int, dot: int) -> bool:
+    """Whether the word before the period at `dot` is an abbreviation or an initial."""
+    word_start = dot
+    while word_start > sent_start and not text[word_start - 1].isspace() and text[word_start - 1] not in "([\"'“":
+        word_start -= 1
+    word = text[word_start:dot]
+    if not word:
+        return False
+    if len(word) == 1 and word.isalpha() and word.isupper():
+        return True  # an initial: "J. Smith"
+    return word.lower() in ABBREVIATIONS

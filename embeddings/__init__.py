@@ -1,0 +1,17 @@
+"""Chunk texts to vectors and BM25, and the index folder that keeps them on disk."""
+
+from embeddings.encoder import DEFAULT_MODEL, MODEL_PACKAGE, Encoder, model_name, resolve_model_path
+from embeddings.errors import IndexMismatchError, IndexNotFoundError, ModelNotFoundError
+from embeddings.index_folder import (
+    FORMAT_VERSION, LEXICAL, VECTORS, atomic_folder, new_manifest, read_manifest, read_store,
+    write_manifest, write_store,
+)
+from embeddings.lexical_index import LexicalIndex
+from embeddings.vector_index import VectorIndex
+
+__all__ = [
+    "DEFAULT_MODEL", "FORMAT_VERSION", "LEXICAL", "MODEL_PACKAGE", "VECTORS", "Encoder",
+    "IndexMismatchError", "IndexNotFoundError", "LexicalIndex", "ModelNotFoundError", "VectorIndex",
+    "atomic_folder", "model_name", "new_manifest", "read_manifest", "read_store", "resolve_model_path",
+    "write_manifest", "write_store",
+]

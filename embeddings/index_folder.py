@@ -1,0 +1,157 @@
+"""The index folder on disk: manifest, SQLite store of documents and chunks, vectors, BM25; written atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from corpus.chunking import Chunk
+from corpus.documents import Document, Page
+from embeddings.errors import IndexMismatchError, IndexNotFoundError
+
+FORMAT_NAME = "groundqa-index"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+STORE = "store.sqlite"
+VECTORS = "vectors.faiss"
+LEXICAL = "lexical"
+
+_SCHEMA = """
+CREATE TABLE documents (
+    doc_id TEXT PRIMARY KEY, position INTEGER NOT NULL, source TEXT NOT NULL, title TEXT NOT NULL,
+    text TEXT NOT NULL, kind TEXT NOT NULL, encoding TEXT NOT NULL, sha256 TEXT NOT NULL,
+    pages TEXT NOT NULL
+);
+CREATE TABLE chunks (
+    row INTEGER PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(doc_id),
+    idx INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, sentences TEXT NOT NULL
+);
+"""
+
+
+def new_manifest(*, model: str, dimension: int, chunking: dict, retrieval: dict,
+                 n_documents: int, n_chunks: int) -> dict:
+    """A manifest for an index being written now."""
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "index_id": uuid.uuid4().hex,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model": {"name": model, "dimension": dimension},
+        "chunking": chunking,
+        "retrieval": retrieval,
+        "counts": {"documents": n_documents, "chunks": n_chunks},
+    }
+
+
+@contextlib.contextmanager
+def atomic_folder(target: Path) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `target`; on success it replaces `target` whole.
+
+    On any exception (Ctrl-C included) the temporary folder is removed and `target` is untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    try:
+        yield tmp
+        _swap_in(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _swap_in(new: Path, target: Path) -> None:
+    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+    if target.exists():
+        os.rename(target, old)
+    try:
+        os.rename(new, target)
+    except BaseException:
+        if old.exists():
+            os.rename(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _recover(target: Path) -> None:
+    """Finish a swap that was cut between its two renames: bring the previous index back."""
+    if target.exists():
+        return
+    olds = sorted(target.parent.glob(f".{target.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if olds:
+        os.rename(olds[-1], target)
+
+
+def write_manifest(folder: Path, manifest: dict) -> None:
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def read_manifest(folder: Path, *, expected_dimension: int | None = None) -> dict:
+    """The manifest of the index at `folder`, checked against this code's format version."""
+    folder = Path(folder)
+    _recover(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise IndexNotFoundError(
+            f"no index at {folder}: build one with `groundqa index PATH... --index {folder}`")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexMismatchError(f"unreadable manifest {path} ({exc}): rebuild with `groundqa index`") from exc
+    if manifest.get("format") != FORMAT_NAME or manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"index at {folder} has format {manifest.get('format')!r} version "
+            f"{manifest.get('format_version')!r}; this groundqa reads {FORMAT_NAME!r} version "
+            f"{FORMAT_VERSION}: rebuild it with `groundqa index PATH... --index {folder}`")
+    if expected_dimension is not None and manifest["model"]["dimension"] != expected_dimension:
+        raise IndexMismatchError(
+            f"index at {folder} holds {manifest['model']['dimension']}-dimensional vectors but the "
+            f"model gives {expected_dimension}: rebuild it with `groundqa index`")
+    return manifest
+
+
+def write_store(folder: Path, documents: Sequence[Document], chunks: Sequence[Chunk]) -> None:
+    """Documents and chunk offsets to SQLite (chunk text is derived from document text on load)."""
+    con = sqlite3.connect(folder / STORE)
+    try:
+        con.executescript(_SCHEMA)
+        con.executemany(
+            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?,?)",
+            [(d.doc_id, i, d.source, d.title, d.text, d.kind, d.encoding, d.sha256,
+              json.dumps([[p.number, p.start, p.end] for p in d.pages])) for i, d in enumerate(documents)])
+        con.executemany(
+            "INSERT INTO chunks VALUES (?,?,?,?,?,?)",
+            [(row, c.doc_id, c.index, c.start, c.end, json.dumps(c.sentences)) for row, c in enumerate(chunks)])
+        con.commit()
+    finally:
+        con.close()
+
+
+def read_store(folder: Path) -> tuple[list[Document], list[Chunk]]:
+    """Documents in their indexed order and chunks in row order (row = vector id)."""
+    con = sqlite3.connect(f"file:{folder / STORE}?mode=ro", uri=True)
+    try:
+        documents = [
+            Document(doc_id, source, title, text, kind=kind, encoding=encoding,
+                     pages=tuple(Page(*p) for p in json.loads(pages)), sha256=sha)
+            for doc_id, source, title, text, kind, encoding, sha, pages in con.execute(
+                "SELECT doc_id, source, title, text, kind, encoding, sha256, pages "
+                "FROM documents ORDER BY position")]
+        texts = {d.doc_id: d.text for d in documents}
+        chunks = [
+            Chunk(doc_id, idx, start, end, texts[doc_id][start:end],
+                  tuple(tuple(s) for s in json.loads(sentences)))
+            for doc_id, idx, start, end, sentences in con.execute(
+                'SELECT doc_id, idx, start, "end", sentences FROM chunks ORDER BY row')]
+    finally:
+        con.close()
+    return documents, chunks

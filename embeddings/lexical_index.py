@@ -1,0 +1,60 @@
+"""BM25 over chunk texts with bm25s: English stopwords, Snowball stemming, saved beside the vectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(texts: Sequence[str], stemmer=None) -> list[list[str]]:
+    """Lower-cased, stopword-free, stemmed word lists, as bm25s indexes them."""
+    import bm25s
+
+    return bm25s.tokenize(list(texts), lower=True, stopwords="en", stemmer=stemmer or _stemmer(),
+                          return_ids=False, show_progress=False)
+
+
+class LexicalIndex:
+    """BM25 (bm25s, Lucene variant) scores of a query against every chunk."""
+
+    def __init__(self, retriever, *, k1: float, b: float) -> None:
+        self._retriever = retriever
+        self._vocab = retriever.vocab_dict
+        self._stemmer = _stemmer()
+        self.k1, self.b = k1, b
+
+    @classmethod
+    def build(cls, texts: Sequence[str], *, k1: float = 1.2, b: float = 0.75) -> "LexicalIndex":
+        import bm25s
+
+        corpus_tokens = tokenize(texts)
+        # bm25s cannot index an empty corpus vocabulary; a placeholder token keeps empty texts valid.
+        corpus_tokens = [t or ["\x00"] for t in corpus_tokens] or [["\x00"]]
+        retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
+        retriever.index(corpus_tokens, show_progress=False)
+        return cls(retriever, k1=k1, b=b)
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 score of `query` for every indexed text, in index order."""
+        words = [w for w in tokenize([query], self._stemmer)[0] if w in self._vocab]
+        n = self._retriever.scores["num_docs"]
+        if not words:
+            return np.zeros(n, dtype=np.float32)
+        return np.asarray(self._retriever.get_scores(words), dtype=np.float32)
+
+    def save(self, folder: Path) -> None:
+        self._retriever.save(str(folder))
+
+    @classmethod
+    def load(cls, folder: Path, *, k1: float, b: float) -> "LexicalIndex":
+        import bm25s
+
+        return cls(bm25s.BM25.load(str(folder), mmap=False), k1=k1, b=b)

@@ -1,0 +1,25 @@
+"""Every typed error groundqa raises, in one place for library users; the CLI and UI print them as one line."""
+
+from corpus.errors import DocumentError, GroundQAError
+from embeddings.errors import IndexMismatchError, IndexNotFoundError, ModelNotFoundError
+
+
+class QuestionError(GroundQAError):
+    """A question that cannot be asked: empty, or with settings out of range."""
+
+
+class UnknownDocumentError(GroundQAError, KeyError):
+    """A doc_id that is not in the index."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class EvaluationError(GroundQAError):
+    """A data set or question file that `groundqa eval` cannot read."""
+
+
+__all__ = [
+    "DocumentError", "EvaluationError", "GroundQAError", "IndexMismatchError", "IndexNotFoundError",
+    "ModelNotFoundError", "QuestionError", "UnknownDocumentError",
+]

@@ -1,0 +1,101 @@
+import pytest
+
+from conftest import SAMPLES, write
+from corpus import DocumentError, load_documents
+from corpus.readers import decode_text
+
+
+def test_text_and_markdown_keep_the_file_content_unchanged(tmp_path):
+    raw = "# Hive care\r\n\r\nKeep the  lid on.\n\n\n  Indented — café.\n"
+    write(tmp_path / "notes.md", raw)
+    write(tmp_path / "plain.txt", "first line\nsecond\n")
+    docs = {d.doc_id: d for d in load_documents([tmp_path])}
+    assert docs["notes.md"].text == raw
+    assert docs["notes.md"].title == "Hive care"
+    assert docs["notes.md"].kind == "md"
+    assert docs["plain.txt"].text == "first line\nsecond\n"
+    assert docs["plain.txt"].title == "plain"
+
+
+def test_html_keeps_visible_text_only_and_takes_the_title(tmp_path):
+    write(tmp_path / "page.html", """<html><head><title>Swarm  notes</title>
+        <style>p { color: red }</style><script>alert("boo")</script></head>
+        <body><h1>Swarms</h1><p>Bees swarm in <b>May</b> &amp; June.</p>
+        <script>document.write("hidden")</script><ul><li>one</li><li>two</li></ul>
+        <p>&lt;script&gt;shown as text&lt;/script&gt;</p></body></html>""")
+    [doc] = load_documents([tmp_path / "page.html"])
+    assert doc.title == "Swarm notes"
+    assert "Bees swarm in May & June." in doc.text
+    assert "alert" not in doc.text and "hidden" not in doc.text and "color" not in doc.text
+    assert "<script>shown as text</script>" in doc.text
+    assert "- one\n- two" in doc.text
+    assert doc.kind == "html"
+
+
+def test_pdf_pages_map_offsets_to_page_numbers(tmp_path):
+    fpdf = pytest.importorskip("fpdf")
+    pdf = fpdf.FPDF()
+    pdf.set_title("Extractor manual")
+    pdf.set_font("Helvetica", size=12)
+    for text in ("Page one talks about frames.", "Page two talks about honey."):
+        pdf.add_page()
+        pdf.multi_cell(0, 8, text)
+    pdf.output(str(tmp_path / "manual.pdf"))
+    [doc] = load_documents([tmp_path / "manual.pdf"])
+    assert doc.title == "Extractor manual"
+    assert [p.number for p in doc.pages] == [1, 2]
+    assert doc.page_at(doc.text.index("frames")) == 1
+    assert doc.page_at(doc.text.index("honey")) == 2
+    for page in doc.pages:
+        assert doc.text[page.start:page.end].strip()
+
+
+def test_folder_is_recursive_and_skips_unsupported_files_with_a_warning(tmp_path):
+    write(tmp_path / "a" / "b" / "deep.txt", "deep text")
+    write(tmp_path / "image.png", "not text")
+    write(tmp_path / ".hidden" / "secret.txt", "hidden")
+    warnings = []
+    docs = load_documents([tmp_path], warn=warnings.append)
+    assert [d.doc_id for d in docs] == ["a/b/deep.txt"]
+    assert len(warnings) == 1 and "image.png" in warnings[0] and "unsupported" in warnings[0]
+
+
+def test_nothing_usable_or_missing_path_is_a_clear_error(tmp_path):
+    write(tmp_path / "x.bin", "zzz")
+    with pytest.raises(DocumentError, match="no usable documents"):
+        load_documents([tmp_path], warn=lambda m: None)
+    with pytest.raises(DocumentError, match="no such file"):
+        load_documents([tmp_path / "missing"])
+
+
+def test_decoding_falls_back_and_records_the_encoding():
+    assert decode_text("naïve".encode("utf-8")) == ("naïve", "utf-8")
+    assert decode_text("naïve café".encode("cp1252")) == ("naïve café", "cp1252")
+    assert decode_text(b"\xef\xbb\xbfbom") == ("bom", "utf-8-sig")
+    text, enc = decode_text("a long run of good UTF-8 text: é è ê ë ï ô ü ".encode() * 5 + b"\xff ok")
+    assert enc.startswith("utf-8") and text.endswith("\ufffd ok")
+
+
+def test_replacement_characters_in_a_utf8_file_stay(tmp_path):
+    write(tmp_path / "dirty.txt", "Johannesburg.\ufffd The diplomat\ufffd said.")
+    [doc] = load_documents([tmp_path])
+    assert doc.text.count("\ufffd") == 2
+
+
+def test_seed_article_loads_exactly_with_its_replacement_characters(shared_data):
+    path = shared_data / "seed" / "wang-yi-cybersecurity-2023-07-25.txt"
+    [doc] = load_documents([path])
+    raw = path.read_bytes().decode("utf-8")
+    assert doc.text == raw
+    assert doc.text.count("\ufffd") >= 1
+    i = doc.text.index("Wang Yi")
+    assert doc.text[i:i + 7] == "Wang Yi"
+
+
+def test_bundled_samples_cover_every_file_type():
+    docs = load_documents([SAMPLES])
+    assert 8 <= len(docs) <= 15
+    assert {d.kind for d in docs} == {"txt", "md", "html", "pdf"}
+    assert all(d.text.strip() and d.title for d in docs)
+    pdf = next(d for d in docs if d.kind == "pdf")
+    assert len(pdf.pages) >= 2

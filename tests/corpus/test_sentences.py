@@ -1,0 +1,46 @@
+from hypothesis import given, settings, strategies as st
+
+from corpus import split_sentences
+
+
+def sentences(text):
+    return [text[s:e] for s, e in split_sentences(text)]
+
+
+def test_abbreviations_decimals_and_initials_do_not_end_sentences():
+    text = ("Dr. Smith moved to the U.S. in 1999 and paid approx. 18.6 dollars, e.g. for tea. "
+            "J. R. Tolkien wrote it. Is that so? Yes!")
+    assert sentences(text) == [
+        "Dr. Smith moved to the U.S. in 1999 and paid approx. 18.6 dollars, e.g. for tea.",
+        "J. R. Tolkien wrote it.", "Is that so?", "Yes!"]
+
+
+def test_quotes_close_the_sentence_they_end():
+    text = '"Keep calm," she said. "The hive is quiet." Then she left.'
+    assert sentences(text) == ['"Keep calm," she said.', '"The hive is quiet."', "Then she left."]
+
+
+def test_headings_and_bullets_are_their_own_units():
+    text = "# Feeding\nSyrup is sugar and water\n- 1:1 in spring\n- 2:1 in autumn\n\nNext paragraph here."
+    assert sentences(text) == ["# Feeding", "Syrup is sugar and water", "- 1:1 in spring",
+                               "- 2:1 in autumn", "Next paragraph here."]
+
+
+def test_wrapped_lines_stay_in_one_sentence():
+    text = "A sentence that wraps\nonto the next line. Another one."
+    assert sentences(text) == ["A sentence that wraps\nonto the next line.", "Another one."]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(list("ab .!?\n\"'#-1A") + ["Dr.", "U.S.", "e.g.", "\u00a0", "\t"]),
+                max_size=200).map("".join))
+def test_spans_are_ordered_trimmed_and_cover_every_non_space_character(text):
+    spans = split_sentences(text)
+    covered = set()
+    last_end = 0
+    for s, e in spans:
+        assert last_end <= s < e <= len(text)
+        assert not text[s].isspace() and not text[e - 1].isspace()
+        covered.update(range(s, e))
+        last_end = e
+    assert {i for i, c in enumerate(text) if not c.isspace()} <= covered
