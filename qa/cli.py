@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 from qa.errors import GroundQAError
-from qa.retrieval import MODES
+from qa.retrieval import FUSIONS, MODES
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
+EXIT_REGRESSION = 3
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, help: str, run) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(run=run)
-        if name != "eval":
+        if name != "eval":  # eval documents --index itself
             p.add_argument("--index", type=Path, default=None, metavar="DIR",
                            help="index folder (default: $GROUNDQA_INDEX or ./.groundqa)")
         return p
@@ -75,6 +76,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the indexed documents instead")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
+    p = command("eval", "Evaluate retrieval on a BEIR folder, a SQuAD JSON file, or a question set.", _eval)
+    p.add_argument("dataset", type=Path, metavar="DATASET",
+                   help="BEIR folder, SQuAD .json, or question set .jsonl/.csv (asked against --index)")
+    p.add_argument("--index", type=Path, default=None, metavar="DIR",
+                   help="index to ask a question set against (default: $GROUNDQA_INDEX or ./.groundqa); "
+                        "BEIR and SQuAD build and cache their own")
+    p.add_argument("--mode", choices=(*MODES, "all"), default="hybrid", help="retrieval mode, or all three")
+    p.add_argument("--split", default="test", help="BEIR qrels file to use (default test)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N questions")
+    p.add_argument("--articles", type=int, default=None, metavar="N", help="SQuAD: only the first N articles")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--report", type=Path, default=None, metavar="DIR",
+                   help="write report.md, metrics.json, per_query.jsonl and plots into DIR")
+    p.add_argument("--baseline", type=Path, default=None, metavar="METRICS_JSON",
+                   help="compare with an earlier metrics.json; exit 3 when a metric drops by more than --tolerance")
+    p.add_argument("--tolerance", type=float, default=0.01, help="largest allowed metric drop (default 0.01)")
+    p.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                   help="where data set indexes are cached (default $GROUNDQA_CACHE or ~/.cache/groundqa)")
+    p.add_argument("--model", default=None, metavar="PATH_OR_NAME", help="model for data set indexes")
+    p.add_argument("--chunk-size", type=int, default=200, metavar="TOKENS", help="chunk size for data set indexes")
+    p.add_argument("--chunk-overlap", type=int, default=1, metavar="SENTENCES",
+                   help="chunk overlap for data set indexes")
+    p.add_argument("--fusion", choices=FUSIONS, default=None, help="hybrid fusion (default: the index's)")
+    p.add_argument("--dense-weight", type=float, default=None, metavar="W",
+                   help="weight of dense scores in score fusion, 0..1 (default: the index's)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
     p = command("serve", "Start the web chat.", _serve)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
@@ -95,7 +123,7 @@ def _index(args) -> int:
     kb = KnowledgeBase.build(args.paths, index_dir=index_dir, model=args.model, chunk_size=args.chunk_size,
                              chunk_overlap=args.chunk_overlap, show_progress=not args.quiet, warn=warn)
     counts = kb.manifest["counts"]
-    print(f"indexed {counts['documents']} documents as {counts['chunks']} chunks into {index_dir}")
+    print(f"indexed {_plural(counts['documents'], 'document')} as {_plural(counts['chunks'], 'chunk')} into {index_dir}")
     return 0
 
 
@@ -136,11 +164,72 @@ def _show(args) -> int:
     return 0
 
 
+def _eval(args) -> int:
+    from dataclasses import replace
+
+    from qa.errors import EvaluationError
+    from qa.evaluation import cached_knowledge_base, compare, evaluate, load_dataset, result_json, table, write_report
+    from qa.knowledge_base import KnowledgeBase
+
+    baseline = _read_baseline(args.baseline) if args.baseline else None
+    dataset = load_dataset(args.dataset, split=args.split, limit=args.limit, articles=args.articles)
+    if dataset.documents is None:
+        kb = KnowledgeBase.open(args.index)
+    else:
+        kb = cached_knowledge_base(dataset, cache_dir=args.cache_dir, model=args.model, chunk_size=args.chunk_size,
+                                   chunk_overlap=args.chunk_overlap, show_progress=not args.quiet)
+    overrides = {k: v for k, v in (("fusion", args.fusion), ("dense_weight", args.dense_weight)) if v is not None}
+    try:
+        retrieval = replace(kb.retrieval, **overrides)
+    except ValueError as exc:
+        raise EvaluationError(str(exc)) from exc
+    modes = MODES if args.mode == "all" else (args.mode,)
+    runs = [evaluate(kb, dataset, mode=m, retrieval=retrieval, show_progress=not args.quiet) for m in modes]
+    settings = {"model": kb.manifest["model"]["name"], "index_id": kb.manifest["index_id"],
+                "chunking": kb.manifest["chunking"], "retrieval": retrieval.to_dict(), "split": args.split,
+                "limit": args.limit, "articles": args.articles}
+    result = result_json(dataset.name, len(dataset.queries), settings, runs)
+    if args.report:
+        write_report(args.report, result, runs)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{dataset.name}: {len(dataset.queries)} questions")
+        print(table(runs))
+        if args.report:
+            print(f"report written to {args.report}/report.md")
+    if baseline is not None:
+        lines, regressed = compare(result, baseline, tolerance=args.tolerance)
+        for line in lines:
+            print(line, file=sys.stderr)
+        if regressed:
+            print(f"groundqa: error: a metric dropped by more than {args.tolerance} against {args.baseline}",
+                  file=sys.stderr)
+            return EXIT_REGRESSION
+    return 0
+
+
+def _read_baseline(path: Path) -> dict:
+    from qa.errors import EvaluationError
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EvaluationError(f"cannot read baseline {path}: {exc}") from exc
+    if "metrics" not in data and "modes" not in data:
+        raise EvaluationError(f"{path} is not a groundqa eval result (no 'metrics' or 'modes')")
+    return data
+
+
 def _serve(args) -> int:
     from ui.app import serve
 
     serve(_open(args), host=args.host, port=args.port)
     return 0
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 if __name__ == "__main__":

@@ -1,0 +1,373 @@
+"""A faster CPU backend for the sentence encoder: the model's transformer exported to ONNX, int8-quantized.
+
+`OnnxEncoder` has the interface of `embeddings.encoder.Encoder` and the same `name`, so indexes built by
+either backend stay interchangeable. On first use it exports the HF transformer inside the
+sentence-transformers model with `torch.onnx.export`, quantizes its weights per channel to int8 with
+onnxruntime's dynamic quantization, and caches the file under
+`<cache>/onnx/<model fingerprint>/model-int8.onnx` (`<cache>` is `cache_dir`, `$GROUNDQA_CACHE` or
+~/.cache/groundqa). Later runs load the cached file and need only `onnxruntime` and `tokenizers`:
+neither torch nor `onnx` is imported then. The export alone needs `onnx` (pip install onnx).
+
+Inference mirrors sentence-transformers: the model's fast tokenizer truncating to `max_tokens`, mean
+pooling over the attention mask, L2 normalization. Texts are sorted by length into batches so that each
+batch pads little, and the vectors come back in the order of the texts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from embeddings.encoder import model_name, resolve_model_path
+from embeddings.errors import ModelNotFoundError
+
+# Bump when the export recipe changes, so that every cache is rebuilt.
+_EXPORT_RECIPE = "groundqa-onnx-export-v1"
+_OPSET = 17
+# Texts are tokenized and length-sorted this many batches at a time, which bounds memory on big corpora.
+_WINDOW_BATCHES = 64
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where groundqa caches derived files: `cache_dir`, `$GROUNDQA_CACHE`, or ~/.cache/groundqa."""
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    return Path(os.environ.get("GROUNDQA_CACHE") or Path.home() / ".cache" / "groundqa")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _machine_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _read_json(path: Path) -> dict | list | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ModelNotFoundError(f"cannot read {path}: {_one_line(exc)}") from exc
+
+
+class _Layout:
+    """What OnnxEncoder needs to know of a sentence-transformers model folder, read from its JSON files."""
+
+    def __init__(self, path: Path) -> None:
+        modules = _read_json(path / "modules.json")
+        if modules is None:   # a plain HF model: sentence-transformers adds mean pooling
+            transformer_dir, pooling = path, {}
+        else:
+            kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
+            if not kinds or kinds[0] != "Transformer" or any(k not in ("Pooling", "Normalize")
+                                                             for k in kinds[1:]):
+                raise ModelNotFoundError(
+                    f"the ONNX backend supports Transformer + mean Pooling (+ Normalize) models only; "
+                    f"{path} has {' + '.join(kinds) or 'no modules'}: use embeddings.Encoder for it")
+            transformer_dir = path / modules[0].get("path", "")
+            pooling = {}
+            for module, kind in zip(modules, kinds):
+                if kind == "Pooling":
+                    pooling = _read_json(path / module.get("path", "") / "config.json") or {}
+        modes = sorted(k for k, v in pooling.items() if k.startswith("pooling_mode") and v)
+        if modes and modes != ["pooling_mode_mean_tokens"]:
+            raise ModelNotFoundError(
+                f"the ONNX backend does mean pooling only; {path} pools with {', '.join(modes)}: "
+                f"use embeddings.Encoder for it")
+        config = _read_json(transformer_dir / "config.json")
+        if not isinstance(config, dict):
+            raise ModelNotFoundError(f"no config.json in {transformer_dir}")
+        st_config = _read_json(transformer_dir / "sentence_bert_config.json") or {}
+        tok_config = _read_json(transformer_dir / "tokenizer_config.json") or {}
+        max_tokens = st_config.get("max_seq_length")
+        if not max_tokens:   # sentence-transformers' own fallback
+            limits = [v for v in (config.get("max_position_embeddings"), tok_config.get("model_max_length"))
+                      if isinstance(v, int) and v > 0]
+            max_tokens = min(limits) if limits else 512
+        self.transformer_dir = transformer_dir
+        self.config = config
+        self.max_tokens = int(max_tokens)
+        self.do_lower_case = bool(st_config.get("do_lower_case", False))
+        self.dimension = int(pooling.get("word_embedding_dimension") or config.get("hidden_size") or 0)
+        self.weights = self._weights_files(transformer_dir)
+
+    @staticmethod
+    def _weights_files(folder: Path) -> list[Path]:
+        for name in ("model.safetensors", "pytorch_model.bin"):
+            if (folder / name).is_file():
+                return [folder / name]
+        shards = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("pytorch_model-*.bin"))
+        if not shards:
+            raise ModelNotFoundError(f"no model weights (model.safetensors or pytorch_model.bin) in {folder}")
+        return shards
+
+    def fingerprint(self) -> str:
+        """sha256 of the export recipe, the transformer's config and its weights: a changed model re-exports."""
+        digest = hashlib.sha256(_EXPORT_RECIPE.encode())
+        digest.update((self.transformer_dir / "config.json").read_bytes())
+        for weights in self.weights:
+            digest.update(b"\0" + weights.name.encode() + b"\0")
+            with open(weights, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        return digest.hexdigest()
+
+
+def _load_tokenizer(folder: Path):
+    """The model's fast tokenizer, as a `tokenizers.Tokenizer` (tokenizer.json, else built by transformers)."""
+    from tokenizers import Tokenizer
+
+    if (folder / "tokenizer.json").is_file():
+        return Tokenizer.from_file(str(folder / "tokenizer.json"))
+    try:
+        from transformers import AutoTokenizer
+
+        slow_or_fast = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ModelNotFoundError(f"cannot load the tokenizer at {folder}: {_one_line(exc)}") from exc
+    backend = getattr(slow_or_fast, "backend_tokenizer", None)
+    if backend is None:
+        raise ModelNotFoundError(f"the ONNX backend needs a fast tokenizer; {folder} has none: use embeddings.Encoder")
+    return Tokenizer.from_str(backend.to_str())
+
+
+@contextlib.contextmanager
+def _quiet_export():
+    """Silence the tracer's and the quantizer's advice, which says nothing actionable here."""
+    class _Drop(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return "pre-processing before quantization" not in record.getMessage()
+
+    drop = _Drop()
+    root = logging.getLogger()
+    root.addFilter(drop)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.removeFilter(drop)
+
+
+def _export(model_path: Path, layout: _Layout, target: Path, *, quantize: bool) -> None:
+    """Export the transformer of the model at `model_path` to ONNX at `target`, atomically."""
+    for module, package in (("onnx", "onnx"), ("onnxruntime", "onnxruntime")):
+        try:
+            __import__(module)
+        except ImportError as exc:
+            raise ModelNotFoundError(
+                f"cannot export the model to ONNX: package {package} is not installed (pip install {package})"
+            ) from exc
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import inspect
+
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        st_model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ModelNotFoundError(f"cannot load the model at {model_path}: {_one_line(exc)}") from exc
+    first = st_model[0]
+    hf_model = getattr(first, "auto_model", None) or getattr(first, "model", None)
+    if not isinstance(hf_model, torch.nn.Module):
+        raise ModelNotFoundError(f"cannot find the transformer inside the model at {model_path}")
+    hf_model.eval()
+    accepted = inspect.signature(hf_model.forward).parameters
+    inputs = [name for name in _INPUTS if name in accepted]
+
+    class _LastHiddenState(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args):
+            return self.inner(**dict(zip(inputs, args))).last_hidden_state
+
+    # Two texts of unequal length, so that the traced graph keeps the attention mask.
+    texts = ["An example sentence to trace the model with, long enough to need padding elsewhere.", "Short."]
+    sample = st_model.tokenizer(texts, padding=True, truncation=True, max_length=layout.max_tokens,
+                                return_tensors="pt")
+    args = tuple(sample[name] if name in sample else torch.zeros_like(sample["input_ids"])
+                 for name in inputs)
+    with torch.no_grad():
+        expected = _LastHiddenState(hf_model)(*args).numpy()
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    try:
+        fp32 = work / "model-fp32.onnx"
+        axes = {name: {0: "batch", 1: "sequence"} for name in (*inputs, "last_hidden_state")}
+        with _quiet_export(), torch.no_grad():
+            torch.onnx.export(_LastHiddenState(hf_model), args, str(fp32), input_names=inputs,
+                              output_names=["last_hidden_state"], dynamic_axes=axes,
+                              opset_version=_OPSET, do_constant_folding=True, dynamo=False)
+        _check_export(fp32, {n: a.numpy() for n, a in zip(inputs, args)}, expected)
+        if quantize:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            final = work / "model-int8.onnx"
+            with _quiet_export():
+                quantize_dynamic(str(fp32), str(final), per_channel=True, weight_type=QuantType.QInt8)
+        else:
+            final = fp32
+        os.replace(final, target)   # same folder, so atomic: a reader sees no file or a whole one
+    except ModelNotFoundError:
+        raise
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or _one_line(exc)
+        raise ModelNotFoundError(
+            f"cannot export the model to ONNX: package {missing} is missing (pip install {missing})") from exc
+    except Exception as exc:  # noqa: BLE001 - the exporter raises many kinds; one clear line for all
+        raise ModelNotFoundError(
+            f"cannot export the model at {model_path} to ONNX: {type(exc).__name__}: {_one_line(exc)}") from exc
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _check_export(path: Path, feed: dict[str, np.ndarray], expected: np.ndarray) -> None:
+    """The exported graph must give what torch gave on a padded batch, or the export is wrong."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {name: value.astype(np.int64) for name, value in feed.items()})[0]
+    mask = feed["attention_mask"].astype(bool)
+    error = float(np.max(np.abs(got[mask] - expected[mask])))
+    if not error < 1e-3:
+        raise ModelNotFoundError(f"the ONNX export of the model differs from torch (max error {error:.3g})")
+
+
+class OnnxEncoder:
+    """Turns texts into L2-normalized float32 vectors with an ONNX export of a sentence-transformers model.
+
+    `threads` sets onnxruntime's intra-op threads for this encoder (default: the machine's cores).
+    `quantize=False` keeps the float32 export (slower, identical to torch up to rounding).
+    """
+
+    def __init__(self, model: str | os.PathLike | None = None, *, threads: int | None = None,
+                 batch_size: int = 32, cache_dir: str | os.PathLike | None = None,
+                 quantize: bool = True) -> None:
+        path = resolve_model_path(model)
+        self.name = model_name(model)
+        self.path = path
+        self.batch_size = batch_size
+        self.quantize = quantize
+        self.threads = threads or _machine_cores()
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise ModelNotFoundError(
+                "the ONNX encoder needs onnxruntime: pip install onnxruntime") from exc
+        layout = _Layout(path)
+        self.max_tokens = layout.max_tokens
+        self._lower = layout.do_lower_case
+        self.onnx_path = (cache_root(cache_dir) / "onnx" / layout.fingerprint()
+                          / ("model-int8.onnx" if quantize else "model-fp32.onnx"))
+
+        self._counter = _load_tokenizer(layout.transformer_dir)
+        self._counter.no_truncation()
+        self._counter.no_padding()
+        self._tokenizer = _load_tokenizer(layout.transformer_dir)
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(max_length=self.max_tokens)
+        self._pad_id = next((i for i in (self._tokenizer.token_to_id(t) for t in ("[PAD]", "<pad>", "<PAD>"))
+                             if i is not None), 0)
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        self._session = None
+        if self.onnx_path.is_file():
+            try:
+                self._session = ort.InferenceSession(str(self.onnx_path), options,
+                                                     providers=["CPUExecutionProvider"])
+            except Exception:  # noqa: BLE001 - an unreadable cache file is rebuilt below
+                self._session = None
+        if self._session is None:
+            _export(path, layout, self.onnx_path, quantize=quantize)
+            self._session = ort.InferenceSession(str(self.onnx_path), options,
+                                                 providers=["CPUExecutionProvider"])
+        self._inputs = [i.name for i in self._session.get_inputs()]
+        unknown = set(self._inputs) - set(_INPUTS)
+        if unknown:
+            raise ModelNotFoundError(f"the ONNX model at {self.onnx_path} wants unknown inputs {sorted(unknown)}")
+        self.dimension = int(layout.dimension or self.encode(["dimension"]).shape[1])
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces in `text`, without the special tokens the model adds."""
+        return len(self._counter.encode(text, add_special_tokens=False).ids)
+
+    @property
+    def chunk_token_limit(self) -> int:
+        """The most word pieces a chunk may hold so the model reads all of it (room for [CLS]/[SEP])."""
+        return self.max_tokens - 2
+
+    def _run(self, encodings: list) -> np.ndarray:
+        """Pooled, normalized vectors of one batch of tokenized texts."""
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        types = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, enc in enumerate(encodings):
+            n = len(enc.ids)
+            ids[row, :n] = enc.ids
+            mask[row, :n] = 1
+            types[row, :n] = enc.type_ids
+        arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        hidden = self._session.run(None, {name: arrays[name] for name in self._inputs})[0]
+        weights = mask[:, :, None].astype(np.float32)
+        summed = np.einsum("bsd,bs->bd", hidden.astype(np.float32, copy=False), weights[:, :, 0])
+        pooled = summed / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return pooled / np.clip(norms, 1e-12, None)
+
+    def encode(self, texts: Sequence[str], *, show_progress: bool = False,
+               batch_size: int | None = None) -> np.ndarray:
+        """Vectors for `texts`, shape (len(texts), dimension), unit length."""
+        if len(texts) == 0:
+            return np.zeros((0, getattr(self, "dimension", 0)), dtype=np.float32)
+        from tqdm.auto import tqdm
+
+        size = max(1, batch_size or self.batch_size)
+        prepared = [str(t).strip() for t in texts]   # as sentence-transformers does
+        if self._lower:
+            prepared = [t.lower() for t in prepared]
+        window = size * _WINDOW_BATCHES
+        out: np.ndarray | None = None
+        with tqdm(total=-(-len(prepared) // size), desc="Batches", unit="batch",
+                  disable=not show_progress) as bar:
+            for start in range(0, len(prepared), window):
+                encodings = self._tokenizer.encode_batch(prepared[start:start + window])
+                order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+                for first in range(0, len(order), size):
+                    rows = order[first:first + size]
+                    vectors = self._run([encodings[i] for i in rows])
+                    if out is None:
+                        out = np.empty((len(prepared), vectors.shape[1]), dtype=np.float32)
+                    out[[start + i for i in rows]] = vectors
+                    bar.update(1)
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """One query vector, shape (dimension,)."""
+        return self.encode([text])[0]

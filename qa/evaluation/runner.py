@@ -1,0 +1,128 @@
+"""Run a data set's questions against a knowledge base and compute its metrics, per mode."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from embeddings import FORMAT_VERSION, model_name
+from qa.errors import EvaluationError, GroundQAError
+from qa.evaluation.datasets import Dataset, Query
+from qa.evaluation.metrics import (
+    first_hit_rank, hit_at_k, latency_summary, map_at_k, mrr_at_k, ndcg_at_k, recall_at_k, recall_curve,
+)
+from qa.knowledge_base import KnowledgeBase
+from qa.retrieval import MODES, RetrievalSettings
+
+CURVE_DEPTH = 100
+
+
+@dataclass
+class ModeRun:
+    """One mode's results: averaged metrics, latencies, the recall@k curve and per-query rows."""
+
+    mode: str
+    metrics: dict[str, float]
+    latencies: list[float]
+    curve: np.ndarray
+    per_query: list[dict] = field(default_factory=list)
+
+    @property
+    def latency_ms(self) -> dict[str, float]:
+        return latency_summary(self.latencies)
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where evaluation indexes are cached: `cache_dir`, `$GROUNDQA_CACHE`, or ~/.cache/groundqa."""
+    if cache_dir:
+        return Path(cache_dir)
+    return Path(os.environ.get("GROUNDQA_CACHE") or Path.home() / ".cache" / "groundqa")
+
+
+def cached_knowledge_base(dataset: Dataset, *, cache_dir=None, model=None, chunk_size: int = 200,
+                          chunk_overlap: int = 1, encoder=None, show_progress: bool = True) -> KnowledgeBase:
+    """The index of the data set's corpus, built once and reused, keyed by corpus hash and settings."""
+    name = encoder.name if encoder is not None else model_name(model)
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"model": name, "chunk_size": chunk_size, "chunk_overlap": chunk_overlap,
+                              "format": FORMAT_VERSION}).encode())
+    for d in dataset.documents:
+        digest.update(f"\x00{d.doc_id}\x00{d.title}\x00{d.sha256}".encode())
+    slug = "".join(c if c.isalnum() else "-" for c in dataset.name.split(" ")[0].lower())[:40]
+    folder = cache_root(cache_dir) / "eval" / f"{slug}-{digest.hexdigest()[:16]}"
+    if (folder / "manifest.json").is_file():
+        try:
+            return KnowledgeBase.open(folder, model=None if encoder else model, encoder=encoder)
+        except GroundQAError:
+            pass  # a stale cache entry: rebuild it below
+    return KnowledgeBase.from_documents(dataset.documents, index_dir=folder, model=model, encoder=encoder,
+                                        chunk_size=chunk_size, chunk_overlap=chunk_overlap,
+                                        show_progress=show_progress)
+
+
+def evaluate(kb: KnowledgeBase, dataset: Dataset, *, mode: str = "hybrid",
+             retrieval: RetrievalSettings | None = None, show_progress: bool = True) -> ModeRun:
+    """Ask every question of `dataset` in `mode` and average the metrics of its kind."""
+    if mode not in MODES:
+        raise EvaluationError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)} or all")
+    if not dataset.queries:
+        raise EvaluationError(f"{dataset.name} has no questions to evaluate")
+    score = _score_beir if dataset.kind == "beir" else _score_answers
+    rows, latencies, curves = [], [], []
+    for query in tqdm(dataset.queries, desc=f"Evaluating ({mode})", unit="q", disable=not show_progress):
+        row, seconds, curve = score(kb, query, mode, retrieval)
+        rows.append(row)
+        latencies.append(seconds)
+        if curve is not None:
+            curves.append(curve)
+    metric_names = list(dict.fromkeys(name for r in rows for name in r["metrics"]))
+    metrics = {}
+    for name in metric_names:
+        values = [r["metrics"][name] for r in rows if r["metrics"].get(name) is not None]
+        if values:
+            metrics[name] = round(float(np.mean(values)), 4)
+    curve = np.mean(curves, axis=0) if curves else np.zeros(CURVE_DEPTH)
+    return ModeRun(mode, metrics, latencies, curve, rows)
+
+
+def _score_beir(kb: KnowledgeBase, query: Query, mode: str, retrieval):
+    start = time.perf_counter()
+    ranked = kb.search_documents(query.text, k=CURVE_DEPTH, mode=mode, retrieval=retrieval)
+    seconds = time.perf_counter() - start
+    ranking = [doc_id for doc_id, _ in ranked]
+    rel = query.qrels
+    metrics = {"ndcg@10": ndcg_at_k(ranking, rel, 10), "recall@10": recall_at_k(ranking, rel, 10),
+               "recall@100": recall_at_k(ranking, rel, 100), "mrr@10": mrr_at_k(ranking, rel, 10),
+               "map@100": map_at_k(ranking, rel, 100)}
+    curve = np.array([recall_at_k(ranking, rel, k) for k in range(1, CURVE_DEPTH + 1)])
+    row = {"qid": query.qid, "question": query.text, "metrics": metrics, "relevant": rel,
+           "retrieved": [{"doc_id": d, "score": round(s, 4)} for d, s in ranked[:10]]}
+    return row, seconds, curve
+
+
+def _score_answers(kb: KnowledgeBase, query: Query, mode: str, retrieval):
+    start = time.perf_counter()
+    passages = kb.search(query.text, k=CURVE_DEPTH, mode=mode, retrieval=retrieval)
+    seconds = time.perf_counter() - start
+    metrics: dict[str, float | None] = {}
+    curve = None
+    if not query.unanswerable:
+        rank = first_hit_rank([p.text for p in passages], query.answers)
+        metrics.update({f"answer_recall@{k}": hit_at_k(rank, k) for k in (1, 5, 10)})
+        curve = recall_curve([rank], CURVE_DEPTH)
+    if query.qrels:
+        doc_rank = next((i + 1 for i, p in enumerate(passages) if p.doc_id in query.qrels), None)
+        metrics.update({f"recall@{k}": hit_at_k(doc_rank, k) for k in (1, 5, 10)})
+        metrics["mrr@10"] = 1.0 / doc_rank if doc_rank and doc_rank <= 10 else 0.0
+    row = {"qid": query.qid, "question": query.text, "answers": list(query.answers),
+           "unanswerable": query.unanswerable, "metrics": metrics,
+           "retrieved": [{"doc_id": p.doc_id, "start": p.start, "end": p.end, "score": round(p.score, 4),
+                          "text": p.text} for p in passages[:3]]}
+    return row, seconds, curve
