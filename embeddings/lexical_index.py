@@ -30,6 +30,7 @@ class LexicalIndex:
         self._vocab = retriever.vocab_dict
         self._stemmer = _stemmer()
         self.k1, self.b = k1, b
+        self._df: np.ndarray | None = None
 
     @classmethod
     def build(cls, texts: Sequence[str], *, k1: float = 1.2, b: float = 0.75) -> "LexicalIndex":
@@ -49,6 +50,22 @@ class LexicalIndex:
         if not words:
             return np.zeros(n, dtype=np.float32)
         return np.asarray(self._retriever.get_scores(words), dtype=np.float32)
+
+    def idf(self, terms: Sequence[str]) -> dict[str, float]:
+        """Lucene BM25 idf of each stemmed term; a term the corpus lacks gets the idf of a unique term."""
+        n = self._retriever.scores["num_docs"]
+        if self._df is None:
+            self._df = np.diff(np.asarray(self._retriever.scores["indptr"]))
+        out = {}
+        for term in terms:
+            i = self._vocab.get(term)
+            df = int(self._df[i]) if i is not None and i < len(self._df) else 1
+            out[term] = float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+        return out
+
+    def terms(self, text: str) -> list[str]:
+        """The stemmed, stopword-free terms of `text`, as the index sees them."""
+        return tokenize([text], self._stemmer)[0]
 
     def save(self, folder: Path) -> None:
         self._retriever.save(str(folder))

@@ -15,11 +15,15 @@ class UnknownDocumentError(GroundQAError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class CitationError(GroundQAError):
+    """A quote that is not, character for character, the text at its place in the document."""
+
+
 class EvaluationError(GroundQAError):
     """A data set or question file that `groundqa eval` cannot read."""
 
 
 __all__ = [
-    "DocumentError", "EvaluationError", "GroundQAError", "IndexMismatchError", "IndexNotFoundError",
+    "CitationError", "DocumentError", "EvaluationError", "GroundQAError", "IndexMismatchError", "IndexNotFoundError",
     "ModelNotFoundError", "QuestionError", "UnknownDocumentError",
 ]

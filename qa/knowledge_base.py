@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import Callable, Collection, Iterable, Protocol, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -15,13 +15,18 @@ from embeddings import (
     LEXICAL, VECTORS, Encoder, IndexMismatchError, LexicalIndex, VectorIndex, atomic_folder,
     model_name, new_manifest, read_manifest, read_store, write_manifest, write_store,
 )
-from qa.errors import GroundQAError, QuestionError, UnknownDocumentError
+from qa.answers import (
+    Answer, AnswerModel, Candidate, Quote, confidence_features, default_answer_model, line_span, sentence_features,
+    sigmoid,
+)
+from qa.errors import CitationError, GroundQAError, QuestionError, UnknownDocumentError
 from qa.passages import Passage
 from qa.retrieval import MODES, RetrievalSettings, best_per_group, fuse, top_k
 
 DEFAULT_INDEX_DIR = ".groundqa"
 # A title longer than this many word pieces is left out of the text a chunk is embedded with.
 MAX_TITLE_TOKENS = 48
+SENTENCE_VECTORS = "sentences.faiss"
 
 
 class TextEncoder(Protocol):
@@ -45,7 +50,8 @@ class KnowledgeBase:
     """Documents, their chunks, a FAISS index and a BM25 index, loaded from one index folder."""
 
     def __init__(self, index_dir: Path, manifest: dict, documents: list[Document], chunks: list[Chunk],
-                 vectors: VectorIndex, lexical: LexicalIndex, encoder: TextEncoder) -> None:
+                 vectors: VectorIndex, lexical: LexicalIndex, encoder: TextEncoder,
+                 sentence_vectors: VectorIndex | None = None) -> None:
         self.index_dir = Path(index_dir)
         self.manifest = manifest
         self.retrieval = RetrievalSettings(**manifest["retrieval"])
@@ -59,6 +65,10 @@ class KnowledgeBase:
         order = {d.doc_id: i for i, d in enumerate(documents)}
         self._chunk_doc = np.array([order[c.doc_id] for c in chunks], dtype=np.int64)
         self._doc_ids = [d.doc_id for d in documents]
+        self._doc_row = order
+        self._sentence_spans, self._chunk_sentences = sentence_table(chunks)
+        self._sentence_matrix = sentence_vectors.vectors() if sentence_vectors is not None else None
+        self._lazy_sentence_vectors: dict[int, np.ndarray] = {}
 
     # ----- building and opening -------------------------------------------------------------
     @classmethod
@@ -91,15 +101,21 @@ class KnowledgeBase:
         vectors = VectorIndex(encoder.dimension)
         vectors.add(encoder.encode(texts, show_progress=show_progress))
         lexical = LexicalIndex.build(texts)
+        spans, _ = sentence_table(chunks)
+        texts_by_doc = {d.doc_id: d.text for d in documents}
+        sentence_vectors = VectorIndex(encoder.dimension)
+        sentence_vectors.add(encoder.encode([texts_by_doc[d][a:b] for d, a, b in spans], show_progress=show_progress))
         manifest = new_manifest(
             model=encoder.name, dimension=encoder.dimension,
             chunking={"max_tokens": settings.max_tokens, "overlap": settings.overlap,
                       "title_in_text": True, "max_title_tokens": MAX_TITLE_TOKENS},
             retrieval={**retrieval.to_dict()}, n_documents=len(documents), n_chunks=len(chunks))
+        manifest["counts"]["sentences"] = len(spans)
         manifest["lexical"] = {"k1": lexical.k1, "b": lexical.b, "stemmer": "english", "stopwords": "en"}
         with atomic_folder(index_dir) as tmp:
             write_store(tmp, documents, chunks)
             vectors.save(tmp / VECTORS)
+            sentence_vectors.save(tmp / SENTENCE_VECTORS)
             lexical.save(tmp / LEXICAL)
             write_manifest(tmp, manifest)
         return cls.open(index_dir, encoder=encoder)
@@ -131,7 +147,9 @@ class KnowledgeBase:
         if len(vectors) != len(chunks):
             raise IndexMismatchError(f"index at {index_dir} is inconsistent ({len(vectors)} vectors, "
                                      f"{len(chunks)} chunks): rebuild it with `groundqa index`")
-        return cls(index_dir, manifest, documents, chunks, vectors, lexical, encoder)
+        sentence_path = index_dir / SENTENCE_VECTORS
+        sentence_vectors = VectorIndex.load(sentence_path) if sentence_path.is_file() else None
+        return cls(index_dir, manifest, documents, chunks, vectors, lexical, encoder, sentence_vectors)
 
     # ----- reading ----------------------------------------------------------------------------
     @property
@@ -154,23 +172,121 @@ class KnowledgeBase:
 
     # ----- searching --------------------------------------------------------------------------
     def search(self, question: str, k: int = 5, *, mode: str = "hybrid",
-               retrieval: RetrievalSettings | None = None) -> list[Passage]:
-        """The `k` best passages for `question`, best first, each with its exact citation."""
-        ids, scores = self._rank_chunks(question, k, mode, retrieval)
+               retrieval: RetrievalSettings | None = None, exclude: Collection[str] | None = None) -> list[Passage]:
+        """The `k` best passages for `question`, best first, each with its exact citation.
+
+        `exclude` leaves out the documents with these ids, as if they were not indexed.
+        """
+        ids, scores = self._rank_chunks(question, k, mode, retrieval, exclude)
         return [self._passage(int(i), float(s), rank) for rank, (i, s) in enumerate(zip(ids[:k], scores[:k]), 1)]
 
     def search_documents(self, question: str, k: int = 10, *, mode: str = "hybrid",
-                         retrieval: RetrievalSettings | None = None) -> list[tuple[str, float]]:
+                         retrieval: RetrievalSettings | None = None,
+                         exclude: Collection[str] | None = None) -> list[tuple[str, float]]:
         """The `k` best documents as (doc_id, score); a document scores as its best chunk."""
         settings = retrieval or self.retrieval
         depth = max(settings.candidates, 3 * k)
-        ids, scores = self._rank_chunks(question, depth, mode, replace(settings, candidates=depth))
+        ids, scores = self._rank_chunks(question, depth, mode, replace(settings, candidates=depth), exclude)
         best = best_per_group(self._chunk_doc[ids], scores)
         ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:k]
         return [(self._doc_ids[d], s) for d, s in ranked]
 
-    def _rank_chunks(self, question: str, k: int, mode: str,
-                     retrieval: RetrievalSettings | None) -> tuple[np.ndarray, np.ndarray]:
+    def ask(self, question: str, k: int = 8, *, max_quotes: int = 3, mode: str = "hybrid",
+            threshold: float | None = None, retrieval: RetrievalSettings | None = None,
+            exclude: Collection[str] | None = None, answer_model: AnswerModel | None = None) -> Answer:
+        """The sentences of the `k` best passages that answer `question`, as verified quotes.
+
+        `abstained` is true when no sentence is a credible answer (confidence below `threshold`,
+        default the calibrated one); the closest passages are returned either way.
+        """
+        if max_quotes < 1:
+            raise QuestionError(f"max_quotes must be at least 1, not {max_quotes}")
+        model = answer_model or default_answer_model()
+        threshold = model.threshold if threshold is None else threshold
+        if not 0.0 <= threshold <= 1.0:
+            raise QuestionError(f"threshold {threshold} must be between 0 and 1")
+        ids, scores, query = self._rank_chunks_with_query(question, k, mode, retrieval, exclude)
+        ids, scores = ids[:k], scores[:k]
+        passages = tuple(self._passage(int(i), float(s), r) for r, (i, s) in enumerate(zip(ids, scores), 1))
+        provenance = {"model": self.encoder.name, "index_id": self.manifest["index_id"],
+                      "index_dir": str(self.index_dir), "mode": mode, "k": k,
+                      "retrieval": (retrieval or self.retrieval).to_dict(), "threshold": threshold,
+                      "answer_model": model.provenance.get("name", "default")}
+        if not len(ids):
+            return Answer(question, True, 0.0, (), passages, provenance)
+        if query is None:
+            query = self.encoder.encode_query(question)
+        candidates = self._candidates(ids, scores, query)
+        sentence_vectors = self._sentence_vectors([c.row for c in candidates])
+        dense = sentence_vectors @ query
+        terms = self._lexical.terms
+        question_terms = self._lexical.idf(terms(question))
+        features = sentence_features(question, question_terms, dense, candidates,
+                                     [set(terms(c.text)) for c in candidates],
+                                     [set(terms(c.context)) for c in candidates])
+        probabilities = sigmoid(features @ np.asarray(model.weights) + model.bias)
+        confidence = float(sigmoid(confidence_features(probabilities, features) @ np.asarray(model.confidence_weights)))
+        quotes = tuple(self._quote(candidates[i], float(probabilities[i]))
+                       for i in _distinct_best(candidates, probabilities, max_quotes))
+        return Answer(question, confidence < threshold, round(confidence, 4), quotes, passages, provenance)
+
+    def verify(self, quote: Quote) -> bool:
+        """Whether `quote` still stands, word for word, at its place in the indexed document."""
+        doc = self._documents.get(quote.doc_id)
+        return doc is not None and doc.text[quote.start:quote.end] == quote.text
+
+    def _candidates(self, ids: np.ndarray, scores: np.ndarray, query: np.ndarray) -> list[Candidate]:
+        """The sentences of the retrieved chunks, each once, with its best passage's rank and score."""
+        seen: dict[int, Candidate] = {}
+        for rank, (row, score) in enumerate(zip(ids.tolist(), scores.tolist()), start=1):
+            passage_dense = float(self._matrix[row] @ query)
+            for srow in self._chunk_sentences[row]:
+                if srow in seen:
+                    continue
+                doc_id, start, end = self._sentence_spans[srow]
+                text = self._documents[doc_id].text
+                seen[srow] = Candidate(srow, doc_id, start, end, text[start:end], self._context(srow),
+                                       rank, float(score), passage_dense, row)
+        return list(seen.values())
+
+    def _context(self, srow: int) -> str:
+        """The sentence with its neighbours in the same document."""
+        doc_id, start, end = self._sentence_spans[srow]
+        if srow > 0 and self._sentence_spans[srow - 1][0] == doc_id:
+            start = self._sentence_spans[srow - 1][1]
+        if srow + 1 < len(self._sentence_spans) and self._sentence_spans[srow + 1][0] == doc_id:
+            end = self._sentence_spans[srow + 1][2]
+        return self._documents[doc_id].text[start:end]
+
+    def _sentence_vectors(self, rows: Sequence[int]) -> np.ndarray:
+        if self._sentence_matrix is not None:
+            return self._sentence_matrix[np.asarray(rows, dtype=np.int64)]
+        missing = [r for r in rows if r not in self._lazy_sentence_vectors]
+        if missing:  # an index without stored sentence vectors: encode on demand, once
+            texts = [self._documents[d].text[a:b] for d, a, b in (self._sentence_spans[r] for r in missing)]
+            for r, v in zip(missing, self.encoder.encode(texts)):
+                self._lazy_sentence_vectors[r] = v
+        return np.stack([self._lazy_sentence_vectors[r] for r in rows])
+
+    def _quote(self, c: Candidate, score: float) -> Quote:
+        doc = self._documents[c.doc_id]
+        chunk = self._chunks[c.chunk_row]
+        lines = line_span(doc.text, c.start, c.end) if doc.kind in ("txt", "md") else (None, None)
+        quote = Quote(text=c.text, doc_id=doc.doc_id, source=doc.source, title=doc.title, start=c.start,
+                      end=c.end, page=doc.page_at(c.start), score=round(score, 4), context_start=chunk.start,
+                      context_end=chunk.end, doc_sha256=doc.sha256, line_start=lines[0], line_end=lines[1])
+        if not self.verify(quote):  # never let a quote out that is not the document's own text
+            raise CitationError(f"quote {c.start}-{c.end} of {doc.doc_id!r} is not its text; rebuild the index")
+        return quote
+
+    def _rank_chunks(self, question: str, k: int, mode: str, retrieval: RetrievalSettings | None,
+                     exclude: Collection[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        ids, scores, _ = self._rank_chunks_with_query(question, k, mode, retrieval, exclude)
+        return ids, scores
+
+    def _rank_chunks_with_query(self, question: str, k: int, mode: str, retrieval: RetrievalSettings | None,
+                                exclude: Collection[str] | None = None):
+        """Chunk rows and scores, best first, and the query vector (None in lexical mode)."""
         if not isinstance(question, str) or not question.strip():
             raise QuestionError("the question is empty: ask something, e.g. groundqa search \"what is X?\"")
         if mode not in MODES:
@@ -179,20 +295,37 @@ class KnowledgeBase:
             raise QuestionError(f"k must be at least 1, not {k}")
         settings = retrieval or self.retrieval
         n = max(k, settings.candidates)
-        if mode == "lexical":
-            lex = self._lexical.scores(question)
-            ids = top_k(lex, n)
-            return ids, lex[ids]
-        query = self.encoder.encode_query(question)
-        dense_scores, dense_ids = self._vectors.search(query, n)
-        if mode == "dense":
-            return dense_ids, dense_scores
+        allowed = self._allowed_chunks(exclude)
+        query = None
+        if mode != "lexical":
+            query = self.encoder.encode_query(question)
+            if allowed is None:
+                dense_scores, dense_ids = self._vectors.search(query, n)
+            else:
+                all_dense = self._matrix @ query
+                all_dense[~allowed] = -np.inf
+                dense_ids = top_k(all_dense, min(n, int(allowed.sum())))
+                dense_scores = all_dense[dense_ids]
+            if mode == "dense":
+                return dense_ids, dense_scores, query
         lex = self._lexical.scores(question)
+        if allowed is not None:
+            lex = np.where(allowed, lex, -1.0).astype(np.float32)
         lex_ids = top_k(lex, n)
+        if mode == "lexical":
+            lex_ids = lex_ids[lex[lex_ids] >= 0]
+            return lex_ids, lex[lex_ids], None
         union = np.union1d(dense_ids, lex_ids[lex[lex_ids] > 0])
         fused = fuse(self._matrix[union] @ query, lex[union], settings)
         order = top_k(fused, len(union))
-        return union[order], fused[order]
+        return union[order], fused[order], query
+
+    def _allowed_chunks(self, exclude: Collection[str] | None) -> np.ndarray | None:
+        """A mask of the chunks whose documents are not in `exclude` (None when nothing is excluded)."""
+        if not exclude:
+            return None
+        rows = [self._doc_row[d] for d in exclude if d in self._doc_row]
+        return ~np.isin(self._chunk_doc, rows)
 
     def _passage(self, row: int, score: float, rank: int) -> Passage:
         chunk = self._chunks[row]
@@ -217,3 +350,35 @@ def _chunk_all(documents: Sequence[Document], settings: ChunkingSettings, encode
             chunks.append(chunk)
             texts.append(f"{title}\n{chunk.text}" if title else chunk.text)
     return chunks, texts
+
+
+def _distinct_best(candidates: Sequence[Candidate], probabilities: np.ndarray, n: int) -> list[int]:
+    """Indices of the `n` most probable candidates, a sentence text shown once (duplicate files)."""
+    chosen, texts = [], set()
+    for i in np.argsort(-probabilities, kind="stable").tolist():
+        key = " ".join(candidates[i].text.split()).lower()
+        if key in texts:
+            continue
+        texts.add(key)
+        chosen.append(i)
+        if len(chosen) == n:
+            break
+    return chosen
+
+
+def sentence_table(chunks: Sequence[Chunk]) -> tuple[list[tuple[str, int, int]], list[list[int]]]:
+    """Unique sentence spans (doc_id, start, end) in chunk order, and each chunk's rows in that list.
+
+    Overlapping chunks share sentences; each sentence gets one row (and one vector).
+    """
+    rows: dict[tuple[str, int, int], int] = {}
+    per_chunk = []
+    for chunk in chunks:
+        mine = []
+        for start, end in chunk.sentences:
+            key = (chunk.doc_id, start, end)
+            if key not in rows:
+                rows[key] = len(rows)
+            mine.append(rows[key])
+        per_chunk.append(mine)
+    return list(rows), per_chunk

@@ -1,0 +1,180 @@
+"""Grounded answers: the sentences of the retrieved passages that answer, as verified quotes, or an abstention."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from qa.passages import Passage
+
+ANSWER_MODEL = Path(__file__).with_name("answer_model.json")
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A verbatim run of whole sentences: `document(doc_id).text[start:end] == text`.
+
+    `context_start/end` is the passage it was taken from; `doc_sha256` the content hash of the
+    document when quoted, so a later check can tell a stale citation; `line_start/end` are the
+    1-based lines of a text or Markdown file (None for HTML and PDF, whose text is extracted).
+    """
+
+    text: str
+    doc_id: str
+    source: str
+    title: str
+    start: int
+    end: int
+    page: int | None
+    score: float
+    context_start: int
+    context_end: int
+    doc_sha256: str
+    line_start: int | None = None
+    line_end: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Quotes that answer `question` (best first), or `abstained` with the closest passages."""
+
+    question: str
+    abstained: bool
+    confidence: float
+    quotes: tuple[Quote, ...]
+    passages: tuple[Passage, ...]
+    provenance: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"question": self.question, "abstained": self.abstained, "confidence": self.confidence,
+                "quotes": [q.to_dict() for q in self.quotes], "passages": [p.to_dict() for p in self.passages],
+                "provenance": self.provenance}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence of a retrieved passage, with what the scorer needs to know of it."""
+
+    row: int  # sentence row in the index
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    context: str  # the sentence with its neighbours, for lexical coverage
+    passage_rank: int
+    passage_score: float
+    passage_dense: float
+    chunk_row: int
+
+
+FEATURES = (
+    "dense", "dense_gap", "lexical", "lexical_context", "passage_score", "passage_rr", "passage_dense",
+    "answer_type", "novelty", "length",
+)
+CONFIDENCE_FEATURES = ("top_probability", "margin", "top_dense", "top_lexical", "best_passage_dense",
+                       "bias")
+
+_NUMERIC_Q = re.compile(r"\b(how (many|much|long|old|far|big|large|tall|often|high|deep)|what (year|percent"
+                        r"|percentage|number|amount|temperature|ratio|age|size)|when|how \w+ (is|are|was|were|did"
+                        r"|does|do)\b.*\b(cost|weigh|last))\b", re.I)
+_WHEN_Q = re.compile(r"\b(when|what (year|date|day|month|time|century|decade))\b", re.I)
+_WHO_Q = re.compile(r"\b(who|whom|whose|which (person|man|woman|team|company|country|city|group))\b", re.I)
+_WHERE_Q = re.compile(r"\bwhere\b", re.I)
+_DIGIT = re.compile(r"\d")
+_YEAR_OR_MONTH = re.compile(r"\b(1[0-9]{3}|20[0-9]{2}|January|February|March|April|May|June|July|August|"
+                            r"September|October|November|December|century|spring|summer|autumn|fall|winter)\b")
+_CAPITALIZED = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+")
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    """Weights of the sentence scorer and of the confidence model, with the abstention threshold."""
+
+    weights: tuple[float, ...]
+    bias: float
+    confidence_weights: tuple[float, ...]
+    threshold: float
+    provenance: dict
+
+    @classmethod
+    def load(cls, path: Path = ANSWER_MODEL) -> "AnswerModel":
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if tuple(data["features"]) != FEATURES or tuple(data["confidence_features"]) != CONFIDENCE_FEATURES:
+            raise ValueError(f"{path} was trained for other features: retrain it (benchmarks/train_answer_model.py)")
+        return cls(tuple(data["weights"]), float(data["bias"]), tuple(data["confidence_weights"]),
+                   float(data["threshold"]), data.get("provenance", {}))
+
+
+@lru_cache(maxsize=4)
+def default_answer_model(path: str = str(ANSWER_MODEL)) -> AnswerModel:
+    return AnswerModel.load(Path(path))
+
+
+def answer_type_match(question: str, sentence: str, question_words: set[str]) -> float:
+    """1 when the sentence holds the kind of thing the question asks for (a number, a date, a name...)."""
+    if _WHEN_Q.search(question):
+        return 1.0 if _YEAR_OR_MONTH.search(sentence) or _DIGIT.search(sentence) else 0.0
+    if _NUMERIC_Q.search(question):
+        return 1.0 if _DIGIT.search(sentence) else 0.0
+    if _WHO_Q.search(question) or _WHERE_Q.search(question):
+        names = {m.group().lower() for m in _CAPITALIZED.finditer(sentence)}
+        return 1.0 if names - question_words else 0.0
+    return 0.5
+
+
+def coverage(question_terms: dict[str, float], terms: set[str]) -> float:
+    """IDF-weighted share of the question's terms that `terms` contains."""
+    total = sum(question_terms.values())
+    return sum(w for t, w in question_terms.items() if t in terms) / total if total else 0.0
+
+
+def sentence_features(question: str, question_terms: dict[str, float], dense: np.ndarray,
+                      candidates: Sequence[Candidate], sentence_terms: Sequence[set[str]],
+                      context_terms: Sequence[set[str]]) -> np.ndarray:
+    """One row of FEATURES per candidate sentence."""
+    q_words = {w.lower() for w in _WORD.findall(question)}
+    best_dense = float(dense.max()) if len(dense) else 0.0
+    top_passage = max((c.passage_score for c in candidates), default=1.0) or 1.0
+    rows = []
+    for c, d, terms, ctx in zip(candidates, dense, sentence_terms, context_terms):
+        words = [w.lower() for w in _WORD.findall(c.text)]
+        novel = sum(1 for w in words if w not in q_words) / len(words) if words else 0.0
+        rows.append((
+            float(d), float(d) - best_dense, coverage(question_terms, terms), coverage(question_terms, ctx),
+            c.passage_score / top_passage, 1.0 / c.passage_rank, c.passage_dense,
+            answer_type_match(question, c.text, q_words), novel, math.log1p(len(words)),
+        ))
+    return np.asarray(rows, dtype=np.float64).reshape(len(candidates), len(FEATURES))
+
+
+def confidence_features(probabilities: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """The query-level signals that tell an answer from a near miss (CONFIDENCE_FEATURES)."""
+    order = np.argsort(-probabilities)
+    top = order[0]
+    second = probabilities[order[1]] if len(order) > 1 else 0.0
+    col = {name: i for i, name in enumerate(FEATURES)}
+    return np.array([
+        probabilities[top], probabilities[top] - second, features[top, col["dense"]],
+        features[top, col["lexical"]], features[:, col["passage_dense"]].max(), 1.0,
+    ])
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -40, 40)))
+
+
+def line_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """1-based first and last line of text[start:end]."""
+    first = text.count("\n", 0, start) + 1
+    return first, first + text.count("\n", start, max(start, end - 1))
