@@ -28,7 +28,7 @@ def read_document(path: Path, *, doc_id: str, source: str) -> Document:
         title, visible = html_to_text(text)
         return Document(doc_id, source, title or path.stem, visible, kind="html", encoding=encoding)
     kind = "md" if suffix in (".md", ".markdown") else "txt"
-    title = markdown_title(text) if kind == "md" else None
+    title = markdown_title(text)
     return Document(doc_id, source, title or path.stem, text, kind=kind, encoding=encoding)
 
 
@@ -67,7 +67,7 @@ _SETEXT_HEADING = re.compile(r"^(\S[^\n]*)\n(?:=+|-+)[ \t]*$", re.MULTILINE)
 
 
 def markdown_title(text: str) -> str | None:
-    """The first Markdown heading (ATX `# Title` or setext underline), if any."""
+    """The first Markdown-style heading (ATX `# Title` or setext underline), if any; plain text too."""
     found = [m for m in (_ATX_HEADING.search(text), _SETEXT_HEADING.search(text)) if m]
     if not found:
         return None
@@ -99,6 +99,8 @@ class _VisibleText(HTMLParser):
             self._in_title = True
         elif tag == "br":
             self.parts.append("\n")
+        elif tag in ("td", "th"):
+            self.parts.append(" ")
         elif tag in _BLOCK_TAGS:
             self.parts.append("\n\n" if tag != "li" else "\n")
             if tag == "li":

@@ -63,9 +63,9 @@ class LexicalIndex:
             out[term] = float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
         return out
 
-    def terms(self, text: str) -> list[str]:
-        """The stemmed, stopword-free terms of `text`, as the index sees them."""
-        return tokenize([text], self._stemmer)[0]
+    def terms(self, texts: Sequence[str]) -> list[list[str]]:
+        """The stemmed, stopword-free terms of each text, as the index sees them."""
+        return tokenize(texts, self._stemmer) if len(texts) else []
 
     def save(self, folder: Path) -> None:
         self._retriever.save(str(folder))

@@ -71,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode (default hybrid)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
+    p = command("ask", "Answer with verbatim quotes from the documents, or say they do not answer.", _ask)
+    p.add_argument("question")
+    p.add_argument("-k", type=int, default=8, help="passages whose sentences are considered (default 8)")
+    p.add_argument("--quotes", type=int, default=3, help="most quotes to show (default 3)")
+    p.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode (default hybrid)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="abstain below this confidence, 0..1 (default: the calibrated one)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
     p = command("show", "Print a stored document (its exact indexed text).", _show)
     p.add_argument("doc_id", nargs="?", help="document id, as printed by search")
     p.add_argument("--list", action="store_true", help="list the indexed documents instead")
@@ -101,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fusion", choices=FUSIONS, default=None, help="hybrid fusion (default: the index's)")
     p.add_argument("--dense-weight", type=float, default=None, metavar="W",
                    help="weight of dense scores in score fusion, 0..1 (default: the index's)")
+    p.add_argument("--no-answers", action="store_true",
+                   help="retrieval metrics only: skip `ask` (quote metrics and abstention)")
+    p.add_argument("--ask-k", type=int, default=8, metavar="K", help="passages `ask` considers (default 8)")
+    p.add_argument("--threshold", type=float, default=None, help="abstention threshold for `ask` (default calibrated)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = command("serve", "Start the web chat.", _serve)
@@ -140,6 +153,35 @@ def _search(args) -> int:
         print("    " + " ".join(p.text.split()))
         print()
     return 0
+
+
+def _ask(args) -> int:
+    kb = _open(args)
+    answer = kb.ask(args.question, k=args.k, max_quotes=args.quotes, mode=args.mode, threshold=args.threshold)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    dim, bold, reset = ("\033[2m", "\033[1m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
+    if answer.abstained:
+        print(f"The indexed documents do not answer this (confidence {answer.confidence:.2f}). "
+              f"Closest passages, not an answer:")
+        for p in answer.passages[:args.quotes]:
+            print(f"  {dim}\"{' '.join(p.text.split())}\"{reset}")
+            print(f"  — {_cite(p)}")
+        return 0
+    print(f"Answer (confidence {answer.confidence:.2f}):")
+    for q in answer.quotes:
+        doc = kb.document(q.doc_id)
+        before = " ".join(doc.text[max(q.context_start, q.start - 160):q.start].split())
+        after = " ".join(doc.text[q.end:min(q.context_end, q.end + 160)].split())
+        print(f"  {dim}…{before}{reset} {bold}\"{' '.join(q.text.split())}\"{reset} {dim}{after}…{reset}")
+        print(f"  — {_cite(q)}")
+    return 0
+
+
+def _cite(item) -> str:
+    page = f", p. {item.page}" if item.page else ""
+    return f"{item.title} ({item.source}{page}, chars {item.start}-{item.end})"
 
 
 def _show(args) -> int:
@@ -184,7 +226,8 @@ def _eval(args) -> int:
     except ValueError as exc:
         raise EvaluationError(str(exc)) from exc
     modes = MODES if args.mode == "all" else (args.mode,)
-    runs = [evaluate(kb, dataset, mode=m, retrieval=retrieval, show_progress=not args.quiet) for m in modes]
+    runs = [evaluate(kb, dataset, mode=m, retrieval=retrieval, answers=not args.no_answers, ask_k=args.ask_k,
+                     threshold=args.threshold, show_progress=not args.quiet) for m in modes]
     settings = {"model": kb.manifest["model"]["name"], "index_id": kb.manifest["index_id"],
                 "chunking": kb.manifest["chunking"], "retrieval": retrieval.to_dict(), "split": args.split,
                 "limit": args.limit, "articles": args.articles}

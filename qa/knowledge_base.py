@@ -16,7 +16,7 @@ from embeddings import (
     model_name, new_manifest, read_manifest, read_store, write_manifest, write_store,
 )
 from qa.answers import (
-    Answer, AnswerModel, Candidate, Quote, confidence_features, default_answer_model, line_span, sentence_features,
+    FEATURES, Answer, AnswerModel, Candidate, Quote, confidence_features, default_answer_model, line_span, sentence_features,
     sigmoid,
 )
 from qa.errors import CitationError, GroundQAError, QuestionError, UnknownDocumentError
@@ -98,27 +98,77 @@ class KnowledgeBase:
         encoder = encoder or Encoder(model)
         settings = ChunkingSettings(max_tokens=min(chunk_size, encoder.chunk_token_limit), overlap=chunk_overlap)
         chunks, texts = _chunk_all(documents, settings, encoder, show_progress)
-        vectors = VectorIndex(encoder.dimension)
-        vectors.add(encoder.encode(texts, show_progress=show_progress))
-        lexical = LexicalIndex.build(texts)
+        chunk_vectors = encoder.encode(texts, show_progress=show_progress)
         spans, _ = sentence_table(chunks)
-        texts_by_doc = {d.doc_id: d.text for d in documents}
-        sentence_vectors = VectorIndex(encoder.dimension)
-        sentence_vectors.add(encoder.encode([texts_by_doc[d][a:b] for d, a, b in spans], show_progress=show_progress))
+        sentence_vectors = _encode_sentences(documents, spans, encoder, show_progress)
+        return cls._write(index_dir, documents, chunks, texts, chunk_vectors, sentence_vectors, settings,
+                          retrieval, encoder)
+
+    @classmethod
+    def _write(cls, index_dir: Path, documents, chunks, texts, chunk_vectors: np.ndarray,
+               sentence_vectors: np.ndarray, settings: ChunkingSettings, retrieval: RetrievalSettings,
+               encoder: TextEncoder) -> "KnowledgeBase":
+        """Write a complete index folder atomically, then open it."""
+        vectors = VectorIndex(encoder.dimension)
+        vectors.add(chunk_vectors)
+        sentences = VectorIndex(encoder.dimension)
+        sentences.add(sentence_vectors)
+        lexical = LexicalIndex.build(texts)
         manifest = new_manifest(
             model=encoder.name, dimension=encoder.dimension,
             chunking={"max_tokens": settings.max_tokens, "overlap": settings.overlap,
                       "title_in_text": True, "max_title_tokens": MAX_TITLE_TOKENS},
             retrieval={**retrieval.to_dict()}, n_documents=len(documents), n_chunks=len(chunks))
-        manifest["counts"]["sentences"] = len(spans)
+        manifest["counts"]["sentences"] = len(sentences)
         manifest["lexical"] = {"k1": lexical.k1, "b": lexical.b, "stemmer": "english", "stopwords": "en"}
         with atomic_folder(index_dir) as tmp:
             write_store(tmp, documents, chunks)
             vectors.save(tmp / VECTORS)
-            sentence_vectors.save(tmp / SENTENCE_VECTORS)
+            sentences.save(tmp / SENTENCE_VECTORS)
             lexical.save(tmp / LEXICAL)
             write_manifest(tmp, manifest)
         return cls.open(index_dir, encoder=encoder)
+
+    def add(self, paths: Iterable[str | os.PathLike], *, show_progress: bool = False,
+            warn: Callable[[str], None] | None = None) -> tuple["KnowledgeBase", list[Document]]:
+        """Index more files into the same folder, embedding only what is new.
+
+        A file whose doc_id is already indexed replaces the old one when its content changed and
+        is skipped when it did not. Returns (the updated knowledge base, the documents added);
+        this object stays as it was, so questions already running finish on a consistent index.
+        """
+        incoming = [d for d in load_documents(paths, warn=warn)
+                    if d.doc_id not in self._documents or self._documents[d.doc_id].sha256 != d.sha256]
+        return self._rebuilt(incoming, {d.doc_id for d in incoming}, show_progress), incoming
+
+    def remove(self, doc_ids: Iterable[str]) -> "KnowledgeBase":
+        """The knowledge base without these documents (written to the same folder)."""
+        gone = set(doc_ids)
+        for doc_id in gone:
+            self.document(doc_id)  # unknown ids are an error, not a silent no-op
+        if gone >= set(self._documents):
+            raise GroundQAError("cannot remove every document: an index needs at least one")
+        return self._rebuilt([], gone, False)
+
+    def _rebuilt(self, new_documents: Sequence[Document], dropped: set[str], show_progress: bool) -> "KnowledgeBase":
+        """Keep the vectors of untouched documents, embed only `new_documents`, write the folder anew."""
+        if not new_documents and not dropped & set(self._documents):
+            return self
+        keep_docs = [d for d in self._documents.values() if d.doc_id not in dropped]
+        keep_rows = [i for i, c in enumerate(self._chunks) if c.doc_id not in dropped]
+        keep_chunks = [self._chunks[i] for i in keep_rows]
+        spans_kept = [i for i, (d, _, _) in enumerate(self._sentence_spans) if d not in dropped]
+        new_chunks, new_texts = _chunk_all(new_documents, self.chunking, self.encoder, show_progress)
+        new_spans, _ = sentence_table(new_chunks)
+        documents = keep_docs + list(new_documents)
+        chunks = keep_chunks + new_chunks
+        texts = _embedding_texts(keep_docs, keep_chunks, self.encoder) + new_texts
+        chunk_vectors = np.vstack([self._matrix[keep_rows], self.encoder.encode(new_texts, show_progress=show_progress)])
+        old_sentences = self._sentence_vectors(spans_kept) if spans_kept else np.zeros((0, self.encoder.dimension))
+        sentence_vectors = np.vstack([old_sentences, _encode_sentences(new_documents, new_spans, self.encoder,
+                                                                       show_progress)])
+        return type(self)._write(self.index_dir, documents, chunks, texts, chunk_vectors.astype(np.float32),
+                                 sentence_vectors.astype(np.float32), self.chunking, self.retrieval, self.encoder)
 
     @classmethod
     def open(cls, index_dir: str | os.PathLike | None = None, *, model: str | None = None,
@@ -205,30 +255,41 @@ class KnowledgeBase:
         threshold = model.threshold if threshold is None else threshold
         if not 0.0 <= threshold <= 1.0:
             raise QuestionError(f"threshold {threshold} must be between 0 and 1")
-        ids, scores, query = self._rank_chunks_with_query(question, k, mode, retrieval, exclude)
-        ids, scores = ids[:k], scores[:k]
-        passages = tuple(self._passage(int(i), float(s), r) for r, (i, s) in enumerate(zip(ids, scores), 1))
+        passages, candidates, features = self.sentence_candidates(question, k, mode=mode, retrieval=retrieval,
+                                                                  exclude=exclude)
         provenance = {"model": self.encoder.name, "index_id": self.manifest["index_id"],
                       "index_dir": str(self.index_dir), "mode": mode, "k": k,
                       "retrieval": (retrieval or self.retrieval).to_dict(), "threshold": threshold,
                       "answer_model": model.provenance.get("name", "default")}
-        if not len(ids):
+        if not candidates:
             return Answer(question, True, 0.0, (), passages, provenance)
-        if query is None:
-            query = self.encoder.encode_query(question)
-        candidates = self._candidates(ids, scores, query)
-        sentence_vectors = self._sentence_vectors([c.row for c in candidates])
-        dense = sentence_vectors @ query
-        terms = self._lexical.terms
-        question_terms = self._lexical.idf(terms(question))
-        features = sentence_features(question, question_terms, dense, candidates,
-                                     [set(terms(c.text)) for c in candidates],
-                                     [set(terms(c.context)) for c in candidates])
         probabilities = sigmoid(features @ np.asarray(model.weights) + model.bias)
         confidence = float(sigmoid(confidence_features(probabilities, features) @ np.asarray(model.confidence_weights)))
         quotes = tuple(self._quote(candidates[i], float(probabilities[i]))
                        for i in _distinct_best(candidates, probabilities, max_quotes))
         return Answer(question, confidence < threshold, round(confidence, 4), quotes, passages, provenance)
+
+    def sentence_candidates(self, question: str, k: int = 8, *, mode: str = "hybrid",
+                            retrieval: RetrievalSettings | None = None, exclude: Collection[str] | None = None
+                            ) -> tuple[tuple[Passage, ...], list[Candidate], np.ndarray]:
+        """The `k` best passages, their sentences, and each sentence's scorer features (`answers.FEATURES`).
+
+        The layer under `ask`, public so the answer model can be trained and inspected.
+        """
+        ids, scores, query = self._rank_chunks_with_query(question, k, mode, retrieval, exclude)
+        ids, scores = ids[:k], scores[:k]
+        passages = tuple(self._passage(int(i), float(s), r) for r, (i, s) in enumerate(zip(ids, scores), 1))
+        if not len(ids):
+            return passages, [], np.zeros((0, len(FEATURES)))
+        if query is None:
+            query = self.encoder.encode_query(question)
+        candidates = self._candidates(ids, scores, query)
+        dense = self._sentence_vectors([c.row for c in candidates]) @ query
+        n = len(candidates)
+        terms = self._lexical.terms([question] + [c.text for c in candidates] + [c.context for c in candidates])
+        features = sentence_features(question, self._lexical.idf(terms[0]), dense, candidates,
+                                     [set(t) for t in terms[1:n + 1]], [set(t) for t in terms[n + 1:]])
+        return passages, candidates, features
 
     def verify(self, quote: Quote) -> bool:
         """Whether `quote` still stands, word for word, at its place in the indexed document."""
@@ -339,17 +400,32 @@ def _chunk_all(documents: Sequence[Document], settings: ChunkingSettings, encode
                show_progress: bool) -> tuple[list[Chunk], list[str]]:
     """Chunks of every document, and the text each is embedded with (title line + chunk text)."""
     chunks, texts = [], []
-    for doc in tqdm(documents, desc="Chunking", unit="doc", disable=not show_progress):
-        title = doc.title.strip()
-        title_tokens = encoder.count_tokens(title) + 1 if title else 0
-        if title_tokens > MAX_TITLE_TOKENS:
-            title, title_tokens = "", 0
+    for doc in tqdm(documents, desc="Chunking", unit="doc", disable=not show_progress or not documents):
+        title, title_tokens = _title_prefix(doc, encoder)
         limit = ChunkingSettings(max_tokens=min(settings.max_tokens, encoder.chunk_token_limit - title_tokens),
                                  overlap=settings.overlap)
         for chunk in chunk_document(doc, settings=limit, count_tokens=encoder.count_tokens):
             chunks.append(chunk)
             texts.append(f"{title}\n{chunk.text}" if title else chunk.text)
     return chunks, texts
+
+
+def _title_prefix(doc: Document, encoder: TextEncoder) -> tuple[str, int]:
+    """The title line a document's chunks are embedded with, and its token cost ("" when too long)."""
+    title = doc.title.strip()
+    tokens = encoder.count_tokens(title) + 1 if title else 0
+    return (title, tokens) if tokens <= MAX_TITLE_TOKENS else ("", 0)
+
+
+def _embedding_texts(documents: Sequence[Document], chunks: Sequence[Chunk], encoder: TextEncoder) -> list[str]:
+    """The texts already-chunked documents were embedded with (for rebuilding BM25 on an update)."""
+    prefixes = {d.doc_id: _title_prefix(d, encoder)[0] for d in documents}
+    return [f"{prefixes[c.doc_id]}\n{c.text}" if prefixes[c.doc_id] else c.text for c in chunks]
+
+
+def _encode_sentences(documents: Sequence[Document], spans, encoder: TextEncoder, show_progress: bool) -> np.ndarray:
+    texts = {d.doc_id: d.text for d in documents}
+    return encoder.encode([texts[d][a:b] for d, a, b in spans], show_progress=show_progress)
 
 
 def _distinct_best(candidates: Sequence[Candidate], probabilities: np.ndarray, n: int) -> list[int]:

@@ -20,6 +20,8 @@ class Query:
     qrels: dict[str, int] = field(default_factory=dict)
     answers: tuple[str, ...] = ()
     unanswerable: bool = False
+    # SQuAD: the documents of the question's own article; asked without them, it has no answer
+    own_documents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,13 +107,15 @@ def load_squad(path: Path, *, articles: int | None = None) -> Dataset:
     documents, queries = [], []
     for a, article in enumerate(data):
         title = str(article.get("title", f"article {a}")).replace("_", " ")
+        own = tuple(f"{a:03d}-{p:03d}" for p in range(len(article["paragraphs"])))
         for p, para in enumerate(article["paragraphs"]):
-            doc_id = f"{a:03d}-{p:03d}"
+            doc_id = own[p]
             documents.append(Document(doc_id, f"{path.name}#{title}/{p}", title, para["context"], kind="txt"))
             for qa in para["qas"]:
                 answers = tuple(dict.fromkeys(ans["text"] for ans in qa.get("answers", [])))
                 queries.append(Query(str(qa["id"]), qa["question"], qrels={doc_id: 1}, answers=answers,
-                                     unanswerable=bool(qa.get("is_impossible")) or not answers))
+                                     unanswerable=bool(qa.get("is_impossible")) or not answers,
+                                     own_documents=own))
     return Dataset(path.name, "squad", queries, documents)
 
 

@@ -13,8 +13,11 @@ def result_json(dataset_name: str, n_queries: int, settings: dict, runs: Sequenc
     """One object per the CLI contract; with several modes, one such object per mode under "modes"."""
 
     def one(run: ModeRun) -> dict:
-        return {"dataset": dataset_name, "n_queries": n_queries, "settings": {**settings, "mode": run.mode},
-                "metrics": run.metrics, "latency_ms": run.latency_ms}
+        out = {"dataset": dataset_name, "n_queries": n_queries, "settings": {**settings, "mode": run.mode},
+               "metrics": run.metrics, "latency_ms": run.latency_ms}
+        if run.ask_latency_ms:
+            out["ask_latency_ms"] = run.ask_latency_ms
+        return out
 
     if len(runs) == 1:
         return one(runs[0])
@@ -37,7 +40,11 @@ def table(runs: Sequence[ModeRun]) -> str:
     for name in names:
         lines.append(f"| {name} | " + " | ".join(_fmt(r.metrics.get(name)) for r in runs) + " |")
     for q in ("p50", "p95", "mean"):
-        lines.append(f"| latency {q} (ms) | " + " | ".join(f"{r.latency_ms[q]:.1f}" for r in runs) + " |")
+        lines.append(f"| search latency {q} (ms) | " + " | ".join(f"{r.latency_ms[q]:.1f}" for r in runs) + " |")
+    if any(r.ask_latency_ms for r in runs):
+        for q in ("p50", "p95"):
+            lines.append(f"| ask latency {q} (ms) | "
+                         + " | ".join(f"{r.ask_latency_ms[q]:.1f}" if r.ask_latency_ms else "–" for r in runs) + " |")
     return "\n".join(lines)
 
 

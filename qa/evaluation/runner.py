@@ -22,6 +22,7 @@ from qa.knowledge_base import KnowledgeBase
 from qa.retrieval import MODES, RetrievalSettings
 
 CURVE_DEPTH = 100
+ASK_K = 8  # passages whose sentences `ask` considers during evaluation (kb.ask's default)
 
 
 @dataclass
@@ -33,10 +34,15 @@ class ModeRun:
     latencies: list[float]
     curve: np.ndarray
     per_query: list[dict] = field(default_factory=list)
+    ask_latencies: list[float] = field(default_factory=list)
 
     @property
     def latency_ms(self) -> dict[str, float]:
         return latency_summary(self.latencies)
+
+    @property
+    def ask_latency_ms(self) -> dict[str, float] | None:
+        return latency_summary(self.ask_latencies) if self.ask_latencies else None
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -68,16 +74,24 @@ def cached_knowledge_base(dataset: Dataset, *, cache_dir=None, model=None, chunk
 
 
 def evaluate(kb: KnowledgeBase, dataset: Dataset, *, mode: str = "hybrid",
-             retrieval: RetrievalSettings | None = None, show_progress: bool = True) -> ModeRun:
-    """Ask every question of `dataset` in `mode` and average the metrics of its kind."""
+             retrieval: RetrievalSettings | None = None, answers: bool = True, ask_k: int = ASK_K,
+             threshold: float | None = None, show_progress: bool = True) -> ModeRun:
+    """Ask every question of `dataset` in `mode` and average the metrics of its kind.
+
+    With `answers` (question sets and SQuAD), each question also goes through `kb.ask`: quote
+    metrics, and abstention on answerable questions and on unanswerable ones (a SQuAD question
+    asked without its own article's paragraphs).
+    """
     if mode not in MODES:
         raise EvaluationError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)} or all")
     if not dataset.queries:
         raise EvaluationError(f"{dataset.name} has no questions to evaluate")
     score = _score_beir if dataset.kind == "beir" else _score_answers
-    rows, latencies, curves = [], [], []
+    rows, latencies, curves, ask_latencies = [], [], [], []
     for query in tqdm(dataset.queries, desc=f"Evaluating ({mode})", unit="q", disable=not show_progress):
         row, seconds, curve = score(kb, query, mode, retrieval)
+        if answers and dataset.kind != "beir":
+            ask_latencies.extend(_score_quotes(kb, query, row, mode, retrieval, ask_k, threshold))
         rows.append(row)
         latencies.append(seconds)
         if curve is not None:
@@ -89,7 +103,33 @@ def evaluate(kb: KnowledgeBase, dataset: Dataset, *, mode: str = "hybrid",
         if values:
             metrics[name] = round(float(np.mean(values)), 4)
     curve = np.mean(curves, axis=0) if curves else np.zeros(CURVE_DEPTH)
-    return ModeRun(mode, metrics, latencies, curve, rows)
+    return ModeRun(mode, metrics, latencies, curve, rows, ask_latencies)
+
+
+def _score_quotes(kb: KnowledgeBase, query: Query, row: dict, mode: str, retrieval, k: int,
+                  threshold: float | None) -> list[float]:
+    """Add quote metrics to `row` from `kb.ask`; return the ask latencies measured."""
+    metrics, seconds = row["metrics"], []
+    if not query.unanswerable:
+        start = time.perf_counter()
+        answer = kb.ask(query.text, k=k, mode=mode, retrieval=retrieval, threshold=threshold)
+        seconds.append(time.perf_counter() - start)
+        shown = [] if answer.abstained else [q.text for q in answer.quotes]
+        rank = first_hit_rank(shown, query.answers)
+        metrics["quote_answer_recall@1"] = hit_at_k(rank, 1)
+        metrics["quote_answer_recall@3"] = hit_at_k(rank, 3)
+        metrics["abstain_rate_answerable"] = float(answer.abstained)
+        row["answer"] = {"abstained": answer.abstained, "confidence": answer.confidence,
+                         "quotes": [{"doc_id": q.doc_id, "start": q.start, "end": q.end, "text": q.text}
+                                    for q in answer.quotes]}
+    if query.unanswerable or query.own_documents:
+        start = time.perf_counter()
+        answer = kb.ask(query.text, k=k, mode=mode, retrieval=retrieval, threshold=threshold,
+                        exclude=query.own_documents or None)
+        seconds.append(time.perf_counter() - start)
+        metrics["abstain_rate_unanswerable"] = float(answer.abstained)
+        row["unanswerable_answer"] = {"abstained": answer.abstained, "confidence": answer.confidence}
+    return seconds
 
 
 def _score_beir(kb: KnowledgeBase, query: Query, mode: str, retrieval):

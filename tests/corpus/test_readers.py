@@ -14,7 +14,7 @@ def test_text_and_markdown_keep_the_file_content_unchanged(tmp_path):
     assert docs["notes.md"].title == "Hive care"
     assert docs["notes.md"].kind == "md"
     assert docs["plain.txt"].text == "first line\nsecond\n"
-    assert docs["plain.txt"].title == "plain"
+    assert docs["plain.txt"].title == "plain"  # no heading: the file name
 
 
 def test_html_keeps_visible_text_only_and_takes_the_title(tmp_path):
