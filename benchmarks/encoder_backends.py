@@ -78,7 +78,8 @@ class Backend:
         self.query_vectors: list[np.ndarray] = []
 
     def activate(self) -> None:
-        """torch's thread count is process-wide: set it before each torch measurement."""
+        """torch's thread count is process-wide: set it before each torch measurement (in case the
+        encoder does not set it per call itself)."""
         if self.kind == "torch":
             import torch
 
@@ -90,11 +91,14 @@ def build_backends(threads: list[int], *, fp32: bool, cache_dir: str | None) -> 
     from embeddings.onnx_encoder import OnnxEncoder
 
     backends = []
-    started = time.perf_counter()
-    torch_encoder = Encoder(batch_size=BATCH_SIZE)   # one model; its thread count is set per measurement
-    torch_setup = time.perf_counter() - started
     for n in threads:
-        backends.append(Backend(f"torch, {n} thread{'s' * (n > 1)}", "torch", n, torch_encoder, torch_setup))
+        started = time.perf_counter()
+        try:   # the Encoder sets torch's process-wide thread count per call, for batches and for queries
+            torch_encoder = Encoder(batch_size=BATCH_SIZE, batch_threads=n, query_threads=n)
+        except TypeError:   # an Encoder that takes one `threads`
+            torch_encoder = Encoder(batch_size=BATCH_SIZE, threads=n)
+        backends.append(Backend(f"torch, {n} thread{'s' * (n > 1)}", "torch", n, torch_encoder,
+                                time.perf_counter() - started))
     for quantize, kind in ((True, "onnx-int8"), (False, "onnx-fp32")):
         if not quantize and not fp32:
             continue
@@ -189,6 +193,11 @@ def markdown(results: dict) -> str:
             f"| {fmt(agree.get('passage_cosine_mean'), '.4f')} | {fmt(agree.get('passage_cosine_min'), '.4f')} "
             f"| {fmt(agree.get('query_cosine_mean'), '.4f')} | {fmt(agree.get('top10_overlap_mean'), '.3f')} |")
     setup = results["setup"]
+    one = next((r for r in rows if r["backend"] == "torch" and r["threads"] == 1 and r.get("query_p50_ms")), None)
+    if one:   # the Encoder encodes single queries with 1 thread by default: compare with that too
+        lines += ["", "Single-query p50 against torch at 1 thread (× > 1 is faster): " + ", ".join(
+            f"{r['label']} {one['query_p50_ms'] / r['query_p50_ms']:.2f}×"
+            for r in rows if r is not one and r.get("query_p50_ms")) + "."]
     lines += [
         "",
         f"Baseline: {BASELINE}, same run. Speed-ups are baseline time / backend time (> 1 is faster). "

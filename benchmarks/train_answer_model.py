@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qa.answers import CONFIDENCE_FEATURES, FEATURES, confidence_features, sigmoid  # noqa: E402
+from qa.answers import AnswerModel, Network, confidence_features  # noqa: E402
 from qa.evaluation.datasets import load_squad  # noqa: E402
 from qa.evaluation.metrics import first_hit_rank  # noqa: E402
 from qa.evaluation.runner import cached_knowledge_base  # noqa: E402
@@ -32,27 +32,74 @@ def article_of(query) -> int:
     return int(query.own_documents[0].split("-")[0])
 
 
-def collect(kb, queries, k: int, desc: str) -> list[dict]:
+def collect(kb, queries, k: int, desc: str, cache: Path | None = None) -> list[dict]:
     """Features of every candidate sentence, asked with and without the question's own article."""
+    if cache is not None and cache.is_file():
+        data = np.load(cache, allow_pickle=False)
+        n = len(data["sizes"])
+        cut = np.cumsum(data["sizes"])[:-1]
+        cut_without = np.cumsum(data["sizes_without"])[:-1]
+        feats, labels = np.split(data["features"], cut), np.split(data["labels"], cut)
+        without = np.split(data["features_without"], cut_without)
+        return [{"features": feats[i], "labels": labels[i], "features_without": without[i]} for i in range(n)]
     out = []
     for q in tqdm(queries, desc=desc, unit="q"):
         _, cands, feats = kb.sentence_candidates(q.text, k)
         labels = np.array([first_hit_rank([c.text], q.answers) is not None for c in cands], dtype=bool)
         _, _, feats_without = kb.sentence_candidates(q.text, k, exclude=q.own_documents)
-        out.append({"features": feats, "labels": labels, "features_without": feats_without,
-                    "texts": [c.text for c in cands]})
+        out.append({"features": feats, "labels": labels, "features_without": feats_without})
+    if cache is not None:  # features of this feature set, to try other models without asking again
+        np.savez(cache, features=np.vstack([r["features"] for r in out]),
+                 labels=np.concatenate([r["labels"] for r in out]),
+                 features_without=np.vstack([r["features_without"] for r in out]),
+                 sizes=np.array([len(r["features"]) for r in out]),
+                 sizes_without=np.array([len(r["features_without"]) for r in out]))
     return out
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> tuple[np.ndarray, float]:
+def fit_network(x: np.ndarray, y: np.ndarray, hidden: tuple[int, ...] = ()) -> Network:
+    """Standardize, then logistic regression (no hidden layer) or a small ReLU network; as a `Network`."""
     from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
 
-    model = LogisticRegression(C=c, max_iter=2000)
-    model.fit(x, y)
-    return model.coef_[0], float(model.intercept_[0])
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    z = (x - mean) / scale
+    if not hidden:
+        model = LogisticRegression(C=1.0, max_iter=3000).fit(z, y)
+        layers = ((model.coef_.T.copy(), model.intercept_.copy()),)
+    else:
+        model = MLPClassifier(hidden_layer_sizes=hidden, alpha=1e-3, max_iter=400, early_stopping=True,
+                              random_state=0).fit(z, y)
+        layers = tuple((w.copy(), b.copy()) for w, b in zip(model.coefs_, model.intercepts_))
+    return Network(mean, scale, layers)
 
 
-def apply(rows, weights, bias, conf_weights):
+def top1_accuracy(rows, scorer: Network) -> float:
+    hits = [bool(r["labels"][int(np.argmax(scorer.predict(r["features"])))]) for r in rows if len(r["features"])]
+    return sum(hits) / max(1, len(rows))
+
+
+def stack(rows):
+    rows = [r for r in rows if len(r["features"])]
+    return np.vstack([r["features"] for r in rows]), np.concatenate([r["labels"] for r in rows])
+
+
+def confidence_data(rows, scorer: Network):
+    """Query-level features with label 1 when the top quote holds the answer (asked without the
+    question's own article, the label is always 0)."""
+    xs, ys = [], []
+    for r in rows:
+        for feats, answerable in ((r["features"], True), (r["features_without"], False)):
+            if len(feats) == 0:
+                continue
+            probs = scorer.predict(feats)
+            xs.append(confidence_features(probs, feats))
+            ys.append(answerable and bool(r["labels"][int(np.argmax(probs))]))
+    return np.array(xs), np.array(ys)
+
+
+def apply(rows, model: AnswerModel):
     """Per question: did the top quote / top 3 hold the answer, confidence with and without its article."""
     results = []
     for r in rows:
@@ -61,8 +108,8 @@ def apply(rows, weights, bias, conf_weights):
             if len(feats) == 0:
                 res[key] = {"confidence": 0.0, "order": []}
                 continue
-            probs = sigmoid(feats @ weights + bias)
-            conf = float(sigmoid(confidence_features(probs, feats) @ conf_weights))
+            probs = model.scorer.predict(feats)
+            conf = float(model.confidence.predict(confidence_features(probs, feats))[0])
             res[key] = {"confidence": conf, "order": np.argsort(-probs, kind="stable")}
         order = res["with"]["order"]
         labels = r["labels"]
@@ -108,6 +155,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "qa" / "answer_model.json")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument("--features-cache", type=Path, default=None, metavar="DIR",
+                        help="save (or reuse) the collected features here, to iterate on the model quickly")
     args = parser.parse_args()
     if not args.squad.is_file():
         print(f"SQuAD file not found: {args.squad}", file=sys.stderr)
@@ -118,31 +167,30 @@ def main() -> int:
     tune = [q for q in dataset.queries if article_of(q) < args.tune_articles and not q.unanswerable]
     held = [q for q in dataset.queries if article_of(q) >= args.tune_articles and not q.unanswerable]
     started = time.time()
-    tune_rows = collect(kb, tune, args.k, "features (tuning articles)")
+    cache = args.features_cache
+    if cache:
+        cache.mkdir(parents=True, exist_ok=True)
+    tune_rows = collect(kb, tune, args.k, "features (tuning articles)", cache and cache / "tune.npz")
 
-    x = np.vstack([r["features"] for r in tune_rows if len(r["features"])])
-    y = np.concatenate([r["labels"] for r in tune_rows if len(r["features"])])
-    weights, bias = fit_logistic(x, y)
+    # Model choice on a validation split inside the tuning articles; then refit on all of them.
+    val_cut = int(len(tune_rows) * 0.75)
+    fit_rows, val_rows = tune_rows[:val_cut], tune_rows[val_cut:]
+    candidates = {"logistic": (), "mlp-32-16": (32, 16)}
+    validation = {name: top1_accuracy(val_rows, fit_network(*stack(fit_rows), hidden))
+                  for name, hidden in candidates.items()}
+    kind = max(validation, key=validation.get)
+    print("validation top-1 accuracy:", validation, "->", kind, flush=True)
+    scorer = fit_network(*stack(tune_rows), candidates[kind])
+    confidence = fit_network(*confidence_data(tune_rows, scorer))
+    model = AnswerModel(scorer, confidence, 0.5, {})
 
-    conf_x, conf_y = [], []
-    for r in tune_rows:
-        for feats, answerable in ((r["features"], True), (r["features_without"], False)):
-            if len(feats) == 0:
-                continue
-            probs = sigmoid(feats @ weights + bias)
-            top_ok = answerable and bool(r["labels"][int(np.argmax(probs))]) if answerable else False
-            conf_x.append(confidence_features(probs, feats)[:-1])
-            conf_y.append(top_ok)
-    cw, cb = fit_logistic(np.array(conf_x), np.array(conf_y))
-    conf_weights = np.append(cw, cb)
-
-    tune_results = apply(tune_rows, weights, bias, conf_weights)
+    tune_results = apply(tune_rows, model)
     sweep = [rates(tune_results, t) for t in np.linspace(0, 0.6, 121)]
     ok = [s for s in sweep if s["abstain_rate_answerable"] <= args.max_answerable_abstain]
     chosen = max(ok, key=lambda s: (s["abstain_rate_unanswerable"], -s["threshold"]))["threshold"] if ok else 0.0
 
-    held_rows = collect(kb, held, args.k, "features (held-out articles)")
-    held_results = apply(held_rows, weights, bias, conf_weights)
+    held_rows = collect(kb, held, args.k, "features (held-out articles)", cache and cache / "held.npz")
+    held_results = apply(held_rows, model)
     held_sweep = [rates(held_results, t) for t in np.linspace(0, 0.6, 121)]
     summary = {
         "trained": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -154,14 +202,11 @@ def main() -> int:
         "held_out_reliability": reliability(held_results), "held_out_sweep": held_sweep,
         "seconds": round(time.time() - started, 1),
     }
-    model = {
-        "features": list(FEATURES), "weights": [round(float(w), 6) for w in weights], "bias": round(bias, 6),
-        "confidence_features": list(CONFIDENCE_FEATURES),
-        "confidence_weights": [round(float(w), 6) for w in conf_weights], "threshold": chosen,
-        "provenance": {"name": f"squad-dev-articles-0-{args.tune_articles - 1}", "trained": summary["trained"],
-                       "data": summary["data"], "script": "benchmarks/train_answer_model.py"},
-    }
-    args.out.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
+    summary["scorer"] = {"kind": kind, "validation_top1": validation}
+    final = AnswerModel(scorer, confidence, chosen, {
+        "name": f"squad-dev-articles-0-{args.tune_articles - 1}-{kind}", "trained": summary["trained"],
+        "data": summary["data"], "scorer": kind, "script": "benchmarks/train_answer_model.py"})
+    args.out.write_text(json.dumps(final.to_dict(), indent=1) + "\n", encoding="utf-8")
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "answer_model.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     write_markdown(args.results / "answer_model.md", summary)

@@ -65,10 +65,13 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
-def load_documents(paths: Iterable[str | os.PathLike], *, warn=None) -> list[Document]:
+def load_documents(paths: Iterable[str | os.PathLike], *, warn=None, prefix: str | None = None,
+                   skip_unreadable: bool = False) -> list[Document]:
     """Load files and folders (recursively) of .txt, .md, .html/.htm and .pdf into documents.
 
-    Unsupported files are skipped with a one-line warning (passed to `warn`, else logged).
+    Unsupported files are skipped with a one-line warning (passed to `warn`, else logged); so are
+    unreadable ones with `skip_unreadable`. With `prefix` (e.g. "uploads/"), doc_id and source are
+    the prefix plus the file's name in its folder, instead of the path on this machine.
     Raises DocumentError for a missing path or when nothing usable was found.
     """
     from corpus.readers import read_document
@@ -92,8 +95,13 @@ def load_documents(paths: Iterable[str | os.PathLike], *, warn=None) -> list[Doc
             warn(f"skipped {path}: unsupported file type '{path.suffix or '(none)'}' "
                  f"(supported: {', '.join(SUPPORTED_SUFFIXES)})")
             continue
-        doc_id = _unique(_doc_id(path, root), seen_ids)
-        documents.append(read_document(path, doc_id=doc_id, source=_display_path(path)))
+        doc_id = _unique((prefix or "") + _doc_id(path, root), seen_ids)
+        try:
+            documents.append(read_document(path, doc_id=doc_id, source=doc_id if prefix else _display_path(path)))
+        except DocumentError as exc:
+            if not skip_unreadable:
+                raise
+            warn(f"skipped {path}: {exc}")
     if not documents:
         names = ", ".join(str(p) for p in paths)
         raise DocumentError(f"no usable documents in {names} (supported: {', '.join(SUPPORTED_SUFFIXES)})")

@@ -258,7 +258,8 @@ def _check_export(path: Path, feed: dict[str, np.ndarray], expected: np.ndarray)
 class OnnxEncoder:
     """Turns texts into L2-normalized float32 vectors with an ONNX export of a sentence-transformers model.
 
-    `threads` sets onnxruntime's intra-op threads for this encoder (default: the machine's cores).
+    `threads` sets onnxruntime's intra-op threads for this encoder only (default: the machine's cores);
+    unlike torch's, the setting is not process-wide.
     `quantize=False` keeps the float32 export (slower, identical to torch up to rounding).
     """
 
@@ -296,6 +297,10 @@ class OnnxEncoder:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        # Idle workers sleep instead of spinning: on a 2-core machine shared with other work, spinning
+        # threads fight the busy ones. Measured here under load (interleaved A/B, int8, 2 threads):
+        # query p50 7.0 ms spinning vs 4.0 ms not, 17.0 vs 22.4 passages/s; no difference at 1 thread.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = None
         if self.onnx_path.is_file():
             try:

@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
+from qa.errors import AnswerModelError
 from qa.passages import Passage
 
 ANSWER_MODEL = Path(__file__).with_name("answer_model.json")
@@ -79,10 +80,11 @@ class Candidate:
 
 FEATURES = (
     "dense", "dense_gap", "lexical", "lexical_context", "passage_score", "passage_rr", "passage_dense",
-    "answer_type", "novelty", "length",
+    "answer_type", "novelty", "length", "neighbor_dense", "dense_rr", "lexical_rr", "dense_x_lexical",
+    "matched_terms",
 )
 CONFIDENCE_FEATURES = ("top_probability", "margin", "top_dense", "top_lexical", "best_passage_dense",
-                       "bias")
+                       "top_neighbor_dense", "top_lexical_context", "mean_top3_probability")
 
 _NUMERIC_Q = re.compile(r"\b(how (many|much|long|old|far|big|large|tall|often|high|deep)|what (year|percent"
                         r"|percentage|number|amount|temperature|ratio|age|size)|when|how \w+ (is|are|was|were|did"
@@ -98,12 +100,42 @@ _WORD = re.compile(r"[A-Za-z0-9]+")
 
 
 @dataclass(frozen=True)
-class AnswerModel:
-    """Weights of the sentence scorer and of the confidence model, with the abstention threshold."""
+class Network:
+    """A small feed-forward classifier: standardize, then dense layers with ReLU between, sigmoid out.
 
-    weights: tuple[float, ...]
-    bias: float
-    confidence_weights: tuple[float, ...]
+    One layer is a logistic regression. Plain numpy, so nothing but the JSON weights is loaded.
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+    layers: tuple[tuple[np.ndarray, np.ndarray], ...]
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Network":
+        layers = tuple((np.asarray(layer["weights"], dtype=np.float64), np.asarray(layer["bias"], dtype=np.float64))
+                       for layer in data["layers"])
+        return cls(np.asarray(data["mean"], dtype=np.float64), np.asarray(data["scale"], dtype=np.float64), layers)
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.round(6).tolist(), "scale": self.scale.round(6).tolist(),
+                "layers": [{"weights": w.round(6).tolist(), "bias": b.round(6).tolist()} for w, b in self.layers]}
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Probability of the positive class for each row of `x`."""
+        h = (np.atleast_2d(x) - self.mean) / self.scale
+        for i, (w, b) in enumerate(self.layers):
+            h = h @ w + b
+            if i < len(self.layers) - 1:
+                h = np.maximum(h, 0.0)
+        return sigmoid(h[:, 0])
+
+
+@dataclass(frozen=True)
+class AnswerModel:
+    """The sentence scorer, the confidence model and the abstention threshold, trained together."""
+
+    scorer: Network
+    confidence: Network
     threshold: float
     provenance: dict
 
@@ -111,9 +143,16 @@ class AnswerModel:
     def load(cls, path: Path = ANSWER_MODEL) -> "AnswerModel":
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         if tuple(data["features"]) != FEATURES or tuple(data["confidence_features"]) != CONFIDENCE_FEATURES:
-            raise ValueError(f"{path} was trained for other features: retrain it (benchmarks/train_answer_model.py)")
-        return cls(tuple(data["weights"]), float(data["bias"]), tuple(data["confidence_weights"]),
+            raise AnswerModelError(
+                f"{path} was trained for other features than this groundqa computes: retrain it with "
+                f"benchmarks/train_answer_model.py or reinstall groundqa")
+        return cls(Network.from_dict(data["scorer"]), Network.from_dict(data["confidence"]),
                    float(data["threshold"]), data.get("provenance", {}))
+
+    def to_dict(self) -> dict:
+        return {"features": list(FEATURES), "scorer": self.scorer.to_dict(),
+                "confidence_features": list(CONFIDENCE_FEATURES), "confidence": self.confidence.to_dict(),
+                "threshold": self.threshold, "provenance": self.provenance}
 
 
 @lru_cache(maxsize=4)
@@ -141,21 +180,38 @@ def coverage(question_terms: dict[str, float], terms: set[str]) -> float:
 
 def sentence_features(question: str, question_terms: dict[str, float], dense: np.ndarray,
                       candidates: Sequence[Candidate], sentence_terms: Sequence[set[str]],
-                      context_terms: Sequence[set[str]]) -> np.ndarray:
-    """One row of FEATURES per candidate sentence."""
+                      context_terms: Sequence[set[str]], neighbor_dense: np.ndarray) -> np.ndarray:
+    """One row of FEATURES per candidate sentence.
+
+    `dense` is each sentence's cosine with the question, `neighbor_dense` the best cosine of the
+    sentences just before and after it (an answer often sits beside the sentence that echoes the question).
+    """
     q_words = {w.lower() for w in _WORD.findall(question)}
     best_dense = float(dense.max()) if len(dense) else 0.0
     top_passage = max((c.passage_score for c in candidates), default=1.0) or 1.0
+    lexical = np.array([coverage(question_terms, t) for t in sentence_terms])
+    dense_rr = 1.0 / (1 + _ranks(dense))
+    lexical_rr = 1.0 / (1 + _ranks(lexical))
     rows = []
-    for c, d, terms, ctx in zip(candidates, dense, sentence_terms, context_terms):
+    for i, (c, d, terms, ctx) in enumerate(zip(candidates, dense, sentence_terms, context_terms)):
         words = [w.lower() for w in _WORD.findall(c.text)]
         novel = sum(1 for w in words if w not in q_words) / len(words) if words else 0.0
         rows.append((
-            float(d), float(d) - best_dense, coverage(question_terms, terms), coverage(question_terms, ctx),
+            float(d), float(d) - best_dense, lexical[i], coverage(question_terms, ctx),
             c.passage_score / top_passage, 1.0 / c.passage_rank, c.passage_dense,
             answer_type_match(question, c.text, q_words), novel, math.log1p(len(words)),
+            float(neighbor_dense[i]), dense_rr[i], lexical_rr[i], float(d) * lexical[i],
+            math.log1p(sum(1 for t in question_terms if t in terms)),
         ))
     return np.asarray(rows, dtype=np.float64).reshape(len(candidates), len(FEATURES))
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """0-based rank of each value, highest first."""
+    order = np.argsort(-values, kind="stable")
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.arange(len(values))
+    return ranks
 
 
 def confidence_features(probabilities: np.ndarray, features: np.ndarray) -> np.ndarray:
@@ -166,7 +222,8 @@ def confidence_features(probabilities: np.ndarray, features: np.ndarray) -> np.n
     col = {name: i for i, name in enumerate(FEATURES)}
     return np.array([
         probabilities[top], probabilities[top] - second, features[top, col["dense"]],
-        features[top, col["lexical"]], features[:, col["passage_dense"]].max(), 1.0,
+        features[top, col["lexical"]], features[:, col["passage_dense"]].max(), features[top, col["neighbor_dense"]],
+        features[top, col["lexical_context"]], float(probabilities[order[:3]].mean()),
     ])
 
 

@@ -15,6 +15,10 @@ class UnknownDocumentError(GroundQAError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class AnswerModelError(GroundQAError):
+    """The answer model file does not fit the features this version computes."""
+
+
 class CitationError(GroundQAError):
     """A quote that is not, character for character, the text at its place in the document."""
 
@@ -24,6 +28,6 @@ class EvaluationError(GroundQAError):
 
 
 __all__ = [
-    "CitationError", "DocumentError", "EvaluationError", "GroundQAError", "IndexMismatchError", "IndexNotFoundError",
+    "AnswerModelError", "CitationError", "DocumentError", "EvaluationError", "GroundQAError", "IndexMismatchError", "IndexNotFoundError",
     "ModelNotFoundError", "QuestionError", "UnknownDocumentError",
 ]

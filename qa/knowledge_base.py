@@ -17,7 +17,6 @@ from embeddings import (
 )
 from qa.answers import (
     FEATURES, Answer, AnswerModel, Candidate, Quote, confidence_features, default_answer_model, line_span, sentence_features,
-    sigmoid,
 )
 from qa.errors import CitationError, GroundQAError, QuestionError, UnknownDocumentError
 from qa.passages import Passage
@@ -27,6 +26,8 @@ DEFAULT_INDEX_DIR = ".groundqa"
 # A title longer than this many word pieces is left out of the text a chunk is embedded with.
 MAX_TITLE_TOKENS = 48
 SENTENCE_VECTORS = "sentences.faiss"
+# A quote that introduces a list (ends with ":") takes up to this many following items with it.
+MAX_LIST_ITEMS = 4
 
 
 class TextEncoder(Protocol):
@@ -130,14 +131,17 @@ class KnowledgeBase:
         return cls.open(index_dir, encoder=encoder)
 
     def add(self, paths: Iterable[str | os.PathLike], *, show_progress: bool = False,
-            warn: Callable[[str], None] | None = None) -> tuple["KnowledgeBase", list[Document]]:
+            warn: Callable[[str], None] | None = None, prefix: str | None = None,
+            skip_unreadable: bool = False) -> tuple["KnowledgeBase", list[Document]]:
         """Index more files into the same folder, embedding only what is new.
 
         A file whose doc_id is already indexed replaces the old one when its content changed and
-        is skipped when it did not. Returns (the updated knowledge base, the documents added);
-        this object stays as it was, so questions already running finish on a consistent index.
+        is skipped when it did not. `prefix` names documents "<prefix><file name>" (e.g. uploads
+        as "uploads/notes.md", apart from indexed files); `skip_unreadable` skips a broken file with
+        a warning instead of failing the batch. Returns (the updated knowledge base, the documents
+        added); this object stays as it was, so questions already running finish on a consistent index.
         """
-        incoming = [d for d in load_documents(paths, warn=warn)
+        incoming = [d for d in load_documents(paths, warn=warn, prefix=prefix, skip_unreadable=skip_unreadable)
                     if d.doc_id not in self._documents or self._documents[d.doc_id].sha256 != d.sha256]
         return self._rebuilt(incoming, {d.doc_id for d in incoming}, show_progress), incoming
 
@@ -201,6 +205,11 @@ class KnowledgeBase:
         sentence_vectors = VectorIndex.load(sentence_path) if sentence_path.is_file() else None
         return cls(index_dir, manifest, documents, chunks, vectors, lexical, encoder, sentence_vectors)
 
+    @property
+    def default_threshold(self) -> float:
+        """The calibrated abstention threshold `ask` uses when none is given."""
+        return default_answer_model().threshold
+
     # ----- reading ----------------------------------------------------------------------------
     @property
     def documents(self) -> list[Document]:
@@ -263,8 +272,8 @@ class KnowledgeBase:
                       "answer_model": model.provenance.get("name", "default")}
         if not candidates:
             return Answer(question, True, 0.0, (), passages, provenance)
-        probabilities = sigmoid(features @ np.asarray(model.weights) + model.bias)
-        confidence = float(sigmoid(confidence_features(probabilities, features) @ np.asarray(model.confidence_weights)))
+        probabilities = model.scorer.predict(features)
+        confidence = float(model.confidence.predict(confidence_features(probabilities, features))[0])
         quotes = tuple(self._quote(candidates[i], float(probabilities[i]))
                        for i in _distinct_best(candidates, probabilities, max_quotes))
         return Answer(question, confidence < threshold, round(confidence, 4), quotes, passages, provenance)
@@ -284,11 +293,16 @@ class KnowledgeBase:
         if query is None:
             query = self.encoder.encode_query(question)
         candidates = self._candidates(ids, scores, query)
-        dense = self._sentence_vectors([c.row for c in candidates]) @ query
+        neighbors = [self._neighbors(c.row) for c in candidates]
+        rows = sorted({c.row for c in candidates} | {r for pair in neighbors for r in pair})
+        cosine = dict(zip(rows, (self._sentence_vectors(rows) @ query).tolist()))
+        dense = np.array([cosine[c.row] for c in candidates])
+        neighbor_dense = np.array([max((cosine[r] for r in pair), default=0.0) for pair in neighbors])
         n = len(candidates)
         terms = self._lexical.terms([question] + [c.text for c in candidates] + [c.context for c in candidates])
         features = sentence_features(question, self._lexical.idf(terms[0]), dense, candidates,
-                                     [set(t) for t in terms[1:n + 1]], [set(t) for t in terms[n + 1:]])
+                                     [set(t) for t in terms[1:n + 1]], [set(t) for t in terms[n + 1:]],
+                                     neighbor_dense)
         return passages, candidates, features
 
     def verify(self, quote: Quote) -> bool:
@@ -310,13 +324,17 @@ class KnowledgeBase:
                                        rank, float(score), passage_dense, row)
         return list(seen.values())
 
+    def _neighbors(self, srow: int) -> list[int]:
+        """Rows of the sentences just before and after `srow` in the same document."""
+        doc_id = self._sentence_spans[srow][0]
+        return [r for r in (srow - 1, srow + 1)
+                if 0 <= r < len(self._sentence_spans) and self._sentence_spans[r][0] == doc_id]
+
     def _context(self, srow: int) -> str:
         """The sentence with its neighbours in the same document."""
         doc_id, start, end = self._sentence_spans[srow]
-        if srow > 0 and self._sentence_spans[srow - 1][0] == doc_id:
-            start = self._sentence_spans[srow - 1][1]
-        if srow + 1 < len(self._sentence_spans) and self._sentence_spans[srow + 1][0] == doc_id:
-            end = self._sentence_spans[srow + 1][2]
+        for r in self._neighbors(srow):
+            start, end = min(start, self._sentence_spans[r][1]), max(end, self._sentence_spans[r][2])
         return self._documents[doc_id].text[start:end]
 
     def _sentence_vectors(self, rows: Sequence[int]) -> np.ndarray:
@@ -332,13 +350,29 @@ class KnowledgeBase:
     def _quote(self, c: Candidate, score: float) -> Quote:
         doc = self._documents[c.doc_id]
         chunk = self._chunks[c.chunk_row]
-        lines = line_span(doc.text, c.start, c.end) if doc.kind in ("txt", "md") else (None, None)
-        quote = Quote(text=c.text, doc_id=doc.doc_id, source=doc.source, title=doc.title, start=c.start,
-                      end=c.end, page=doc.page_at(c.start), score=round(score, 4), context_start=chunk.start,
-                      context_end=chunk.end, doc_sha256=doc.sha256, line_start=lines[0], line_end=lines[1])
+        end = self._quote_end(c.row)
+        lines = line_span(doc.text, c.start, end) if doc.kind in ("txt", "md") else (None, None)
+        quote = Quote(text=doc.text[c.start:end], doc_id=doc.doc_id, source=doc.source, title=doc.title,
+                      start=c.start, end=end, page=doc.page_at(c.start), score=round(score, 4),
+                      context_start=min(chunk.start, c.start), context_end=max(chunk.end, end),
+                      doc_sha256=doc.sha256, line_start=lines[0], line_end=lines[1])
         if not self.verify(quote):  # never let a quote out that is not the document's own text
             raise CitationError(f"quote {c.start}-{c.end} of {doc.doc_id!r} is not its text; rebuild the index")
         return quote
+
+    def _quote_end(self, srow: int) -> int:
+        """Where a quote starting with sentence `srow` ends: the sentence itself, or, when it
+        introduces a list ("For a normal local reaction:"), the next few items too."""
+        doc_id, _, end = self._sentence_spans[srow]
+        text = self._documents[doc_id].text
+        if not text[:end].rstrip().endswith(":"):
+            return end
+        for nxt in range(srow + 1, min(srow + 1 + MAX_LIST_ITEMS, len(self._sentence_spans))):
+            next_doc, start, next_end = self._sentence_spans[nxt]
+            if next_doc != doc_id or text[end:start].strip():  # not the very next sentence
+                break
+            end = next_end
+        return end
 
     def _rank_chunks(self, question: str, k: int, mode: str, retrieval: RetrievalSettings | None,
                      exclude: Collection[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
