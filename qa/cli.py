@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("serve", "Start the web chat.", _serve)
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--max-file-mb", type=float, default=50, help="largest upload accepted, per file (default 50)")
+    p.add_argument("--read-only", action="store_true", help="no uploading or removing documents from the page")
     return parser
 
 
@@ -267,7 +269,7 @@ def _read_baseline(path: Path) -> dict:
 def _serve(args) -> int:
     from ui.app import serve
 
-    serve(_open(args), host=args.host, port=args.port)
+    serve(_open(args), host=args.host, port=args.port, max_file_mb=args.max_file_mb, read_only=args.read_only)
     return 0
 
 
