@@ -92,6 +92,8 @@ class Page:
     def __init__(self, chromium, url: str, **context):
         self.context = chromium.new_context(accept_downloads=True, **context)
         self.page = self.context.new_page()
+        # A loaded 2-core machine (CI beside other jobs) can take long for an upload or a first answer.
+        self.page.set_default_timeout(120_000)
         self.dialogs, self.requests = [], []
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
         self.page.on("request", lambda r: self.requests.append(r.url))
@@ -104,7 +106,7 @@ class Page:
         box = self.page.locator("textarea").first
         box.fill(question)
         box.press("Enter")
-        answers.nth(before).wait_for(timeout=60000)
+        answers.nth(before).wait_for(timeout=120_000)
         text = answers.nth(before).inner_text()
         assert expect in text, text
         return text
