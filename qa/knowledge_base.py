@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Collection, Iterable, Protocol, Sequence
+from typing import Callable, Collection, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -274,9 +274,15 @@ class KnowledgeBase:
             return Answer(question, True, 0.0, (), passages, provenance)
         probabilities = model.scorer.predict(features)
         confidence = float(model.confidence.predict(confidence_features(probabilities, features))[0])
-        quotes = tuple(self._quote(candidates[i], float(probabilities[i]))
-                       for i in _distinct_best(candidates, probabilities, max_quotes))
-        return Answer(question, confidence < threshold, round(confidence, 4), quotes, passages, provenance)
+        quotes: list[Quote] = []
+        for i in _distinct_best(candidates, probabilities):
+            quote = self._quote(candidates[i], float(probabilities[i]))
+            if any(q.doc_id == quote.doc_id and q.start <= quote.start and quote.end <= q.end for q in quotes):
+                continue  # already shown inside an earlier quote (a list item quoted with its lead-in)
+            quotes.append(quote)
+            if len(quotes) == max_quotes:
+                break
+        return Answer(question, confidence < threshold, round(confidence, 4), tuple(quotes), passages, provenance)
 
     def sentence_candidates(self, question: str, k: int = 8, *, mode: str = "hybrid",
                             retrieval: RetrievalSettings | None = None, exclude: Collection[str] | None = None
@@ -462,18 +468,14 @@ def _encode_sentences(documents: Sequence[Document], spans, encoder: TextEncoder
     return encoder.encode([texts[d][a:b] for d, a, b in spans], show_progress=show_progress)
 
 
-def _distinct_best(candidates: Sequence[Candidate], probabilities: np.ndarray, n: int) -> list[int]:
-    """Indices of the `n` most probable candidates, a sentence text shown once (duplicate files)."""
-    chosen, texts = [], set()
+def _distinct_best(candidates: Sequence[Candidate], probabilities: np.ndarray) -> Iterator[int]:
+    """Indices of the candidates, most probable first, each sentence text once (duplicate files)."""
+    texts = set()
     for i in np.argsort(-probabilities, kind="stable").tolist():
         key = " ".join(candidates[i].text.split()).lower()
-        if key in texts:
-            continue
-        texts.add(key)
-        chosen.append(i)
-        if len(chosen) == n:
-            break
-    return chosen
+        if key not in texts:
+            texts.add(key)
+            yield i
 
 
 def sentence_table(chunks: Sequence[Chunk]) -> tuple[list[tuple[str, int, int]], list[list[int]]]:
