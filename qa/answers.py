@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
@@ -13,13 +13,14 @@ from typing import Sequence
 import numpy as np
 
 from qa.errors import AnswerModelError
-from qa.passages import Passage
+from qa.passages import Citation, Passage
+from qa.retrieval import ranks
 
 ANSWER_MODEL = Path(__file__).with_name("answer_model.json")
 
 
 @dataclass(frozen=True)
-class Quote:
+class Quote(Citation):
     """A verbatim run of whole sentences: `document(doc_id).text[start:end] == text`.
 
     `context_start/end` is the passage it was taken from; `doc_sha256` the content hash of the
@@ -27,22 +28,11 @@ class Quote:
     1-based lines of a text or Markdown file (None for HTML and PDF, whose text is extracted).
     """
 
-    text: str
-    doc_id: str
-    source: str
-    title: str
-    start: int
-    end: int
-    page: int | None
-    score: float
     context_start: int
     context_end: int
     doc_sha256: str
     line_start: int | None = None
     line_end: int | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -190,8 +180,8 @@ def sentence_features(question: str, question_terms: dict[str, float], dense: np
     best_dense = float(dense.max()) if len(dense) else 0.0
     top_passage = max((c.passage_score for c in candidates), default=1.0) or 1.0
     lexical = np.array([coverage(question_terms, t) for t in sentence_terms])
-    dense_rr = 1.0 / (1 + _ranks(dense))
-    lexical_rr = 1.0 / (1 + _ranks(lexical))
+    dense_rr = 1.0 / ranks(dense)
+    lexical_rr = 1.0 / ranks(lexical)
     rows = []
     for i, (c, d, terms, ctx) in enumerate(zip(candidates, dense, sentence_terms, context_terms)):
         words = [w.lower() for w in _WORD.findall(c.text)]
@@ -205,13 +195,6 @@ def sentence_features(question: str, question_terms: dict[str, float], dense: np
         ))
     return np.asarray(rows, dtype=np.float64).reshape(len(candidates), len(FEATURES))
 
-
-def _ranks(values: np.ndarray) -> np.ndarray:
-    """0-based rank of each value, highest first."""
-    order = np.argsort(-values, kind="stable")
-    ranks = np.empty(len(values), dtype=np.float64)
-    ranks[order] = np.arange(len(values))
-    return ranks
 
 
 def confidence_features(probabilities: np.ndarray, features: np.ndarray) -> np.ndarray:

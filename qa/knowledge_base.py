@@ -236,7 +236,7 @@ class KnowledgeBase:
 
         `exclude` leaves out the documents with these ids, as if they were not indexed.
         """
-        ids, scores = self._rank_chunks(question, k, mode, retrieval, exclude)
+        ids, scores, _ = self._rank_chunks(question, k, mode, retrieval, exclude)
         return [self._passage(int(i), float(s), rank) for rank, (i, s) in enumerate(zip(ids[:k], scores[:k]), 1)]
 
     def search_documents(self, question: str, k: int = 10, *, mode: str = "hybrid",
@@ -245,7 +245,7 @@ class KnowledgeBase:
         """The `k` best documents as (doc_id, score); a document scores as its best chunk."""
         settings = retrieval or self.retrieval
         depth = max(settings.candidates, 3 * k)
-        ids, scores = self._rank_chunks(question, depth, mode, replace(settings, candidates=depth), exclude)
+        ids, scores, _ = self._rank_chunks(question, depth, mode, replace(settings, candidates=depth), exclude)
         best = best_per_group(self._chunk_doc[ids], scores)
         ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:k]
         return [(self._doc_ids[d], s) for d, s in ranked]
@@ -291,7 +291,7 @@ class KnowledgeBase:
 
         The layer under `ask`, public so the answer model can be trained and inspected.
         """
-        ids, scores, query = self._rank_chunks_with_query(question, k, mode, retrieval, exclude)
+        ids, scores, query = self._rank_chunks(question, k, mode, retrieval, exclude)
         ids, scores = ids[:k], scores[:k]
         passages = tuple(self._passage(int(i), float(s), r) for r, (i, s) in enumerate(zip(ids, scores), 1))
         if not len(ids):
@@ -381,12 +381,7 @@ class KnowledgeBase:
         return end
 
     def _rank_chunks(self, question: str, k: int, mode: str, retrieval: RetrievalSettings | None,
-                     exclude: Collection[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        ids, scores, _ = self._rank_chunks_with_query(question, k, mode, retrieval, exclude)
-        return ids, scores
-
-    def _rank_chunks_with_query(self, question: str, k: int, mode: str, retrieval: RetrievalSettings | None,
-                                exclude: Collection[str] | None = None):
+                     exclude: Collection[str] | None = None):
         """Chunk rows and scores, best first, and the query vector (None in lexical mode)."""
         if not isinstance(question, str) or not question.strip():
             raise QuestionError("the question is empty: ask something, e.g. groundqa search \"what is X?\"")

@@ -1,4 +1,4 @@
-"""`Passage`: one retrieved chunk with its citation (document, page, exact character span) and score."""
+"""`Citation` (document, page, exact character span, score) and `Passage`, one retrieved chunk that carries one."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
-class Passage:
-    """A retrieved chunk; `document(doc_id).text[start:end] == text`."""
+class Citation:
+    """Text with where it stands: `document(doc_id).text[start:end] == text`."""
 
     text: str
     doc_id: str
@@ -17,8 +17,14 @@ class Passage:
     end: int
     page: int | None
     score: float
-    rank: int
-    chunk: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Passage(Citation):
+    """A retrieved chunk, `rank` 1 the best."""
+
+    rank: int
+    chunk: int = 0

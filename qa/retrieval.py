@@ -59,11 +59,11 @@ def score_fusion(dense: np.ndarray, lexical: np.ndarray, *, dense_weight: float)
 
 def rrf_fusion(dense: np.ndarray, lexical: np.ndarray, *, k: int = 60) -> np.ndarray:
     """Reciprocal-rank fusion: sum of 1 / (k + rank) over both rankings of the same candidates."""
-    return (1.0 / (k + _ranks(dense)) + 1.0 / (k + _ranks(lexical))).astype(np.float32)
+    return (1.0 / (k + ranks(dense)) + 1.0 / (k + ranks(lexical))).astype(np.float32)
 
 
-def _ranks(scores: np.ndarray) -> np.ndarray:
-    """1-based rank of every score, highest first."""
+def ranks(scores: np.ndarray) -> np.ndarray:
+    """1-based rank of every score, highest first (ties by position)."""
     order = np.lexsort((np.arange(len(scores)), -scores))
     ranks = np.empty(len(scores), dtype=np.float64)
     ranks[order] = np.arange(1, len(scores) + 1)
