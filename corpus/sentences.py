@@ -18,6 +18,7 @@ _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 # A candidate sentence end: terminal punctuation, optional closing quotes/brackets, then space.
 _SENTENCE_END = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s)""")
 _NEXT_STARTS_SENTENCE = re.compile(r"""\s+["'“‘(\[]*[A-Z0-9À-Ý]""")
+_TABLE_SEPARATOR = re.compile(r"[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$")
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -98,3 +99,28 @@ def _is_abbreviation(text: str, sent_start: int, dot: int) -> bool:
     if len(word) == 1 and word.isalpha() and word.isupper():
         return True  # an initial: "J. Smith"
     return word.lower() in ABBREVIATIONS
+
+
+def table_header(text: str, start: int) -> tuple[int, int] | None:
+    """The span of the header row of the Markdown table whose body row starts at `start`, else None.
+
+    A body row such as `| Queen | day 3 | day 16 |` means little without its column names, so the
+    answer scorer reads it with the header; the quote stays the row itself.
+    """
+    line_start = text.rfind("\n", 0, start) + 1
+    if text[line_start:start].strip() or not text.startswith("|", start):
+        return None
+    first = line_start
+    while first > 0:  # walk up to the table's first line
+        above = text.rfind("\n", 0, first - 1) + 1
+        if not text[above:first - 1].lstrip().startswith("|"):
+            break
+        first = above
+    header_end = text.find("\n", first)
+    if header_end == -1 or header_end + 1 >= line_start:
+        return None  # `start` is the header or the separator row
+    separator_end = text.find("\n", header_end + 1)
+    separator = text[header_end + 1:len(text) if separator_end == -1 else separator_end]
+    if not _TABLE_SEPARATOR.match(separator):
+        return None
+    return _trim(text, first, header_end)

@@ -1,6 +1,6 @@
 from hypothesis import given, settings, strategies as st
 
-from corpus import split_sentences
+from corpus import split_sentences, table_header
 
 
 def sentences(text):
@@ -44,3 +44,14 @@ def test_spans_are_ordered_trimmed_and_cover_every_non_space_character(text):
         covered.update(range(s, e))
         last_end = e
     assert {i for i, c in enumerate(text) if not c.isspace()} <= covered
+
+
+def test_a_table_body_row_knows_its_header_row():
+    text = ("Development times:\n\n| Caste | Capped | Emerges |\n|:------|-------:|---------|\n"
+            "| Queen | day 8 | day 16 |\n| Drone | day 10 | day 24 |\n\nAfter the table.")
+    start, end = table_header(text, text.index("| Drone"))
+    assert text[start:end] == "| Caste | Capped | Emerges |"
+    assert table_header(text, text.index("| Queen")) == table_header(text, text.index("| Drone"))
+    for not_a_body_row in ("| Caste", "|:---", "Development", "After"):
+        assert table_header(text, text.index(not_a_body_row)) is None
+    assert table_header("| a | b |\n| c | d |\n| e | f |", 20) is None  # no separator row: not a table
