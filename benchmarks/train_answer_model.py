@@ -1,8 +1,11 @@
 """Train groundqa's sentence scorer and confidence model on SQuAD dev, tuning articles only.
 
 The first `--tune-articles` articles of SQuAD dev v1.1 (25% by default) are the training data;
-the remaining articles are held out and only reported. Writes `qa/answer_model.json` and
-`benchmarks/results/answer_model.{json,md,png}` (abstention trade-off and reliability table).
+the remaining articles are held out and only reported. Questions are asked against the whole
+corpus (with and without their own article) and against small corpora cut from single articles
+(benchmarks/small_corpora.py), so that confidence means the same in a 5-paragraph index as in a
+2,000-paragraph one. Writes `qa/answer_model.json` and `benchmarks/results/answer_model.{json,md,png}`
+(abstention trade-off, reliability table, abstention by corpus size).
 
     .venv/bin/python benchmarks/train_answer_model.py --squad ../shared/data/squad/dev-v1.1.json
 """
@@ -26,6 +29,7 @@ from qa.answers import AnswerModel, Network, confidence_features  # noqa: E402
 from qa.evaluation.datasets import load_squad  # noqa: E402
 from qa.evaluation.metrics import first_hit_rank  # noqa: E402
 from qa.evaluation.runner import cached_knowledge_base  # noqa: E402
+from small_corpora import collect_small, load_records, save_records  # noqa: E402
 
 
 def article_of(query) -> int:
@@ -57,6 +61,16 @@ def collect(kb, queries, k: int, desc: str, cache: Path | None = None) -> list[d
     return out
 
 
+def small_records(kb, queries, articles, k: int, seed: int, desc: str, cache: Path | None) -> list[dict]:
+    """Asks against small corpora cut from `articles` (see small_corpora.py), reused from `cache`."""
+    if cache is not None and cache.is_file():
+        return load_records(cache)
+    records = collect_small(kb, queries, articles, k=k, seed=seed, desc=desc)
+    if cache is not None:
+        save_records(cache, records)
+    return records
+
+
 def fit_network(x: np.ndarray, y: np.ndarray, hidden: tuple[int, ...] = ()) -> Network:
     """Standardize, then logistic regression (no hidden layer) or a small ReLU network; as a `Network`."""
     from sklearn.linear_model import LogisticRegression
@@ -65,6 +79,7 @@ def fit_network(x: np.ndarray, y: np.ndarray, hidden: tuple[int, ...] = ()) -> N
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale < 1e-9] = 1.0
     z = (x - mean) / scale
+    hidden = tuple(hidden)
     if not hidden:
         model = LogisticRegression(C=1.0, max_iter=3000).fit(z, y)
         layers = ((model.coef_.T.copy(), model.intercept_.copy()),)
@@ -75,8 +90,10 @@ def fit_network(x: np.ndarray, y: np.ndarray, hidden: tuple[int, ...] = ()) -> N
     return Network(mean, scale, layers)
 
 
-def top1_accuracy(rows, scorer: Network) -> float:
-    hits = [bool(r["labels"][int(np.argmax(scorer.predict(r["features"])))]) for r in rows if len(r["features"])]
+def top_accuracy(rows, scorer: Network, n: int = 1) -> float:
+    """Share of questions whose `n` best-scored sentences include one that holds the answer."""
+    hits = [bool(r["labels"][np.argsort(-scorer.predict(r["features"]), kind="stable")[:n]].any())
+            for r in rows if len(r["features"])]
     return sum(hits) / max(1, len(rows))
 
 
@@ -85,21 +102,48 @@ def stack(rows):
     return np.vstack([r["features"] for r in rows]), np.concatenate([r["labels"] for r in rows])
 
 
-def confidence_data(rows, scorer: Network):
+def confidence_data(rows, small, scorer: Network, chunks: int):
     """Query-level features with label 1 when the top quote holds the answer (asked without the
-    question's own article, the label is always 0)."""
+    question's own article, or without the paragraphs holding its answer, the label is always 0)."""
+    asks = [(feats, labels, answerable, chunks) for r in rows
+            for feats, labels, answerable in ((r["features"], r["labels"], True),
+                                              (r["features_without"], None, False))]
+    asks += [(r["features"], r["labels"], r["answerable"], r["chunks"]) for r in small]
     xs, ys = [], []
-    for r in rows:
-        for feats, answerable in ((r["features"], True), (r["features_without"], False)):
-            if len(feats) == 0:
-                continue
-            probs = scorer.predict(feats)
-            xs.append(confidence_features(probs, feats))
-            ys.append(answerable and bool(r["labels"][int(np.argmax(probs))]))
+    for feats, labels, answerable, n in asks:
+        if len(feats) == 0:
+            continue
+        probs = scorer.predict(feats)
+        xs.append(confidence_features(probs, feats, n))
+        ys.append(answerable and bool(labels[int(np.argmax(probs))]))
     return np.array(xs), np.array(ys)
 
 
-def apply(rows, model: AnswerModel):
+def small_rates(records, model: AnswerModel, threshold: float) -> list[dict]:
+    """Per small-corpus kind: corpus size, abstention on answerable and unanswerable asks, top-quote recall."""
+    out = []
+    for regime in sorted({r["regime"] for r in records}):
+        mine = [r for r in records if r["regime"] == regime]
+        conf, hit, answerable = [], [], []
+        for r in mine:
+            if len(r["features"]):
+                probs = model.scorer.predict(r["features"])
+                conf.append(float(model.confidence.predict(confidence_features(probs, r["features"], r["chunks"]))[0]))
+                hit.append(bool(r["labels"][int(np.argmax(probs))]))
+            else:
+                conf.append(0.0)
+                hit.append(False)
+            answerable.append(r["answerable"])
+        conf, hit, answerable = np.array(conf), np.array(hit), np.array(answerable)
+        out.append({"corpus": regime, "median_chunks": int(np.median([r["chunks"] for r in mine])),
+                    "answerable": int(answerable.sum()), "unanswerable": int((~answerable).sum()),
+                    "abstain_rate_answerable": round(float(np.mean(conf[answerable] < threshold)), 4),
+                    "abstain_rate_unanswerable": round(float(np.mean(conf[~answerable] < threshold)), 4),
+                    "quote_answer_recall@1": round(float(np.mean(hit[answerable] & (conf[answerable] >= threshold))), 4)})
+    return out
+
+
+def apply(rows, model: AnswerModel, chunks: int):
     """Per question: did the top quote / top 3 hold the answer, confidence with and without its article."""
     results = []
     for r in rows:
@@ -109,7 +153,7 @@ def apply(rows, model: AnswerModel):
                 res[key] = {"confidence": 0.0, "order": []}
                 continue
             probs = model.scorer.predict(feats)
-            conf = float(model.confidence.predict(confidence_features(probs, feats))[0])
+            conf = float(model.confidence.predict(confidence_features(probs, feats, chunks))[0])
             res[key] = {"confidence": conf, "order": np.argsort(-probs, kind="stable")}
         order = res["with"]["order"]
         labels = r["labels"]
@@ -155,6 +199,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "qa" / "answer_model.json")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument("--small-held-step", type=int, default=3,
+                        help="small corpora of every N-th held-out article are reported")
+    parser.add_argument("--confidence-hidden", type=int, nargs="*", default=[8],
+                        help="hidden layer sizes of the confidence model (none: logistic regression); one "
+                             "small layer lets the corpus size move the other signals' weights")
     parser.add_argument("--features-cache", type=Path, default=None, metavar="DIR",
                         help="save (or reuse) the collected features here, to iterate on the model quickly")
     args = parser.parse_args()
@@ -164,45 +213,58 @@ def main() -> int:
 
     dataset = load_squad(args.squad)
     kb = cached_knowledge_base(dataset, cache_dir=args.cache_dir)
-    tune = [q for q in dataset.queries if article_of(q) < args.tune_articles and not q.unanswerable]
-    held = [q for q in dataset.queries if article_of(q) >= args.tune_articles and not q.unanswerable]
+    n_chunks = len(kb.chunks)
+    answerable = [q for q in dataset.queries if not q.unanswerable]
+    tune = [q for q in answerable if article_of(q) < args.tune_articles]
+    held = [q for q in answerable if article_of(q) >= args.tune_articles]
+    n_articles = len(set(map(article_of, dataset.queries)))
     started = time.time()
     cache = args.features_cache
     if cache:
         cache.mkdir(parents=True, exist_ok=True)
     tune_rows = collect(kb, tune, args.k, "features (tuning articles)", cache and cache / "tune.npz")
+    held_rows = collect(kb, held, args.k, "features (held-out articles)", cache and cache / "held.npz")
+    held_small_articles = list(range(args.tune_articles, n_articles, args.small_held_step))
+    tune_small = small_records(kb, answerable, list(range(args.tune_articles)), args.k, 0,
+                               "small corpora (tuning articles)", cache and cache / "small_tune.npz")
+    held_small = small_records(kb, answerable, held_small_articles, args.k, 1,
+                               "small corpora (held-out articles)", cache and cache / "small_held.npz")
 
     # Model choice on a validation split inside the tuning articles; then refit on all of them.
     val_cut = int(len(tune_rows) * 0.75)
     fit_rows, val_rows = tune_rows[:val_cut], tune_rows[val_cut:]
     candidates = {"logistic": (), "mlp-32-16": (32, 16)}
-    validation = {name: top1_accuracy(val_rows, fit_network(*stack(fit_rows), hidden))
-                  for name, hidden in candidates.items()}
-    kind = max(validation, key=validation.get)
-    print("validation top-1 accuracy:", validation, "->", kind, flush=True)
+    validation = {}
+    for name, hidden in candidates.items():
+        network = fit_network(*stack(fit_rows), hidden)
+        validation[name] = (top_accuracy(val_rows, network, 1), top_accuracy(val_rows, network, 3))
+    kind = max(validation, key=validation.get)  # top-1 accuracy, ties broken by top-3
+    print("validation top-1, top-3 accuracy:", validation, "->", kind, flush=True)
     scorer = fit_network(*stack(tune_rows), candidates[kind])
-    confidence = fit_network(*confidence_data(tune_rows, scorer))
+    confidence = fit_network(*confidence_data(tune_rows, tune_small, scorer, n_chunks), args.confidence_hidden)
     model = AnswerModel(scorer, confidence, 0.5, {})
 
-    tune_results = apply(tune_rows, model)
+    tune_results = apply(tune_rows, model, n_chunks)
     sweep = [rates(tune_results, t) for t in np.linspace(0, 0.6, 121)]
     ok = [s for s in sweep if s["abstain_rate_answerable"] <= args.max_answerable_abstain]
     chosen = max(ok, key=lambda s: (s["abstain_rate_unanswerable"], -s["threshold"]))["threshold"] if ok else 0.0
 
-    held_rows = collect(kb, held, args.k, "features (held-out articles)", cache and cache / "held.npz")
-    held_results = apply(held_rows, model)
+    held_results = apply(held_rows, model, n_chunks)
     held_sweep = [rates(held_results, t) for t in np.linspace(0, 0.6, 121)]
     summary = {
         "trained": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "data": f"{args.squad.name}: articles 0-{args.tune_articles - 1} for training "
-                f"({len(tune)} questions), articles {args.tune_articles}-{len(set(map(article_of, dataset.queries))) - 1} "
-                f"held out ({len(held)} questions)",
-        "k": args.k, "threshold": chosen,
+                f"({len(tune)} questions), articles {args.tune_articles}-{n_articles - 1} "
+                f"held out ({len(held)} questions); small corpora cut from the training articles and from "
+                f"held-out articles {held_small_articles[0]}, {held_small_articles[1]}, ... (every "
+                f"{args.small_held_step}th)",
+        "k": args.k, "threshold": chosen, "corpus_chunks": n_chunks,
         "tuning": rates(tune_results, chosen), "held_out": rates(held_results, chosen),
+        "held_out_small_corpora": small_rates(held_small, model, chosen),
         "held_out_reliability": reliability(held_results), "held_out_sweep": held_sweep,
         "seconds": round(time.time() - started, 1),
     }
-    summary["scorer"] = {"kind": kind, "validation_top1": validation}
+    summary["scorer"] = {"kind": kind, "validation_top1_top3": validation}
     final = AnswerModel(scorer, confidence, chosen, {
         "name": f"squad-dev-articles-0-{args.tune_articles - 1}-{kind}", "trained": summary["trained"],
         "data": summary["data"], "scorer": kind, "script": "benchmarks/train_answer_model.py"})
@@ -228,6 +290,15 @@ def write_markdown(path: Path, s: dict) -> None:
               "| confidence | questions | mean confidence | top quote holds the answer |", "|---|---:|---:|---:|"]
     lines += [f"| {b['bin']} | {b['n']} | {b['mean_confidence']:.3f} | {b['top_quote_correct']:.3f} |"
               for b in s["held_out_reliability"]]
+    lines += ["", "Abstention in small corpora cut from held-out articles (benchmarks/small_corpora.py; `article`:",
+              "one article alone, unanswerable = its own questions without the paragraphs holding the answer, or",
+              "another article's questions; `group`: 5 of its paragraphs, unanswerable = the article's other",
+              "questions, or another article's):", "",
+              "| corpus | median chunks | answerable asks | unanswerable asks | abstain (answerable) | "
+              "abstain (unanswerable) | quote recall@1 |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['corpus']} | {r['median_chunks']} | {r['answerable']} | {r['unanswerable']} | "
+              f"{r['abstain_rate_answerable']:.4f} | {r['abstain_rate_unanswerable']:.4f} | "
+              f"{r['quote_answer_recall@1']:.4f} |" for r in s["held_out_small_corpora"]]
     lines += ["", "Abstention trade-off on held-out articles (every 10th threshold):", "",
               "| threshold | abstain answerable | abstain unanswerable | quote recall@1 |", "|---:|---:|---:|---:|"]
     lines += [f"| {r['threshold']:.3f} | {r['abstain_rate_answerable']:.4f} | {r['abstain_rate_unanswerable']:.4f} | "

@@ -74,7 +74,7 @@ FEATURES = (
     "matched_terms",
 )
 CONFIDENCE_FEATURES = ("top_probability", "margin", "top_dense", "top_lexical", "best_passage_dense",
-                       "top_neighbor_dense", "top_lexical_context", "mean_top3_probability")
+                       "top_neighbor_dense", "top_lexical_context", "mean_top3_probability", "log_chunks")
 
 _NUMERIC_Q = re.compile(r"\b(how (many|much|long|old|far|big|large|tall|often|high|deep)|what (year|percent"
                         r"|percentage|number|amount|temperature|ratio|age|size)|when|how \w+ (is|are|was|were|did"
@@ -197,8 +197,12 @@ def sentence_features(question: str, question_terms: dict[str, float], dense: np
 
 
 
-def confidence_features(probabilities: np.ndarray, features: np.ndarray) -> np.ndarray:
-    """The query-level signals that tell an answer from a near miss (CONFIDENCE_FEATURES)."""
+def confidence_features(probabilities: np.ndarray, features: np.ndarray, corpus_chunks: int) -> np.ndarray:
+    """The query-level signals that tell an answer from a near miss (CONFIDENCE_FEATURES).
+
+    `corpus_chunks` is the index's size: the best of many passages scores high by chance more often
+    than the best of a few, so the same scores mean less in a large corpus than in a small one.
+    """
     order = np.argsort(-probabilities)
     top = order[0]
     second = probabilities[order[1]] if len(order) > 1 else 0.0
@@ -207,6 +211,7 @@ def confidence_features(probabilities: np.ndarray, features: np.ndarray) -> np.n
         probabilities[top], probabilities[top] - second, features[top, col["dense"]],
         features[top, col["lexical"]], features[:, col["passage_dense"]].max(), features[top, col["neighbor_dense"]],
         features[top, col["lexical_context"]], float(probabilities[order[:3]].mean()),
+        math.log(max(corpus_chunks, 1)),
     ])
 
 

@@ -10,13 +10,14 @@ from typing import Callable, Collection, Iterable, Iterator, Protocol, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from corpus import Chunk, ChunkingSettings, Document, chunk_document, load_documents
+from corpus import Chunk, ChunkingSettings, Document, chunk_document, load_documents, table_header
 from embeddings import (
     LEXICAL, VECTORS, Encoder, IndexMismatchError, LexicalIndex, VectorIndex, atomic_folder,
     model_name, new_manifest, read_manifest, read_store, write_manifest, write_store,
 )
 from qa.answers import (
-    FEATURES, Answer, AnswerModel, Candidate, Quote, confidence_features, default_answer_model, line_span, sentence_features,
+    FEATURES, Answer, AnswerModel, Candidate, Quote, confidence_features, default_answer_model, line_span,
+    sentence_features,
 )
 from qa.errors import CitationError, GroundQAError, QuestionError, UnknownDocumentError
 from qa.passages import Passage
@@ -273,7 +274,8 @@ class KnowledgeBase:
         if not candidates:
             return Answer(question, True, 0.0, (), passages, provenance)
         probabilities = model.scorer.predict(features)
-        confidence = float(model.confidence.predict(confidence_features(probabilities, features))[0])
+        confidence = float(model.confidence.predict(
+            confidence_features(probabilities, features, len(self._chunks)))[0])
         quotes: list[Quote] = []
         for i in _distinct_best(candidates, probabilities):
             quote = self._quote(candidates[i], float(probabilities[i]))
@@ -305,7 +307,8 @@ class KnowledgeBase:
         dense = np.array([cosine[c.row] for c in candidates])
         neighbor_dense = np.array([max((cosine[r] for r in pair), default=0.0) for pair in neighbors])
         n = len(candidates)
-        terms = self._lexical.terms([question] + [c.text for c in candidates] + [c.context for c in candidates])
+        scored = [scoring_text(self._documents[c.doc_id].text, c.start, c.end) for c in candidates]
+        terms = self._lexical.terms([question] + scored + [c.context for c in candidates])
         features = sentence_features(question, self._lexical.idf(terms[0]), dense, candidates,
                                      [set(t) for t in terms[1:n + 1]], [set(t) for t in terms[n + 1:]],
                                      neighbor_dense)
@@ -348,7 +351,7 @@ class KnowledgeBase:
             return self._sentence_matrix[np.asarray(rows, dtype=np.int64)]
         missing = [r for r in rows if r not in self._lazy_sentence_vectors]
         if missing:  # an index without stored sentence vectors: encode on demand, once
-            texts = [self._documents[d].text[a:b] for d, a, b in (self._sentence_spans[r] for r in missing)]
+            texts = [scoring_text(self._documents[d].text, a, b) for d, a, b in (self._sentence_spans[r] for r in missing)]
             for r, v in zip(missing, self.encoder.encode(texts)):
                 self._lazy_sentence_vectors[r] = v
         return np.stack([self._lazy_sentence_vectors[r] for r in rows])
@@ -460,7 +463,14 @@ def _embedding_texts(documents: Sequence[Document], chunks: Sequence[Chunk], enc
 
 def _encode_sentences(documents: Sequence[Document], spans, encoder: TextEncoder, show_progress: bool) -> np.ndarray:
     texts = {d.doc_id: d.text for d in documents}
-    return encoder.encode([texts[d][a:b] for d, a, b in spans], show_progress=show_progress)
+    return encoder.encode([scoring_text(texts[d], a, b) for d, a, b in spans], show_progress=show_progress)
+
+
+def scoring_text(text: str, start: int, end: int) -> str:
+    """What the answer scorer reads for the sentence `text[start:end]`: the sentence, and for a
+    table row the table's header row before it (the quote itself stays the row)."""
+    header = table_header(text, start)
+    return f"{text[header[0]:header[1]]}\n{text[start:end]}" if header else text[start:end]
 
 
 def _distinct_best(candidates: Sequence[Candidate], probabilities: np.ndarray) -> Iterator[int]:

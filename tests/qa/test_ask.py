@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import ROOT, write
 from qa import KnowledgeBase, QuestionError
+from qa.knowledge_base import scoring_text
 
 QUESTIONS = [json.loads(line) for line in (ROOT / "tests" / "data" / "sample_questions.jsonl").read_text().splitlines()]
 
@@ -47,11 +48,12 @@ def test_a_sentence_that_introduces_a_list_is_quoted_with_its_items(sample_kb):
 # Known misses, kept visible (strict: a fix makes these tests fail until the mark is removed).
 SAMPLE_MISSES = {
     "How many days after the egg is laid does a new queen emerge?":
-        "the answer sits in a Markdown table row ('| Queen | day 3 | day 8 | day 16 |') with no words of the question",
+        "the answer is a Markdown table row ('| Queen | day 3 | day 8 | day 16 |'); even read with its header "
+        "row it scores below prose sentences about days after the egg is laid",
     "Who is the secretary of the Millbrook Beekeepers' Association?":
         "the scorer prefers the sentence repeating the association's name over the one naming the secretary",
     "What is the population of the town of Millbrook?":
-        "off-topic but about 'Millbrook', which the handbook names everywhere: confidence 0.09, at the threshold",
+        "off-topic but about 'Millbrook', which the handbook names everywhere: confidence 0.16 against 0.085",
 }
 
 
@@ -105,6 +107,19 @@ def test_duplicate_files_give_each_sentence_once(tmp_path, encoder):
     assert len(texts) == len(set(texts))
 
 
+def test_a_table_row_is_scored_with_its_header_but_quoted_alone(tmp_path, encoder):
+    text = ("# Brood development\n\nDays after the egg is laid:\n\n| Caste | Cell capped | Adult emerges |\n"
+            "|---|---|---|\n| Worker | day 9 | day 21 |\n| Drone | day 10 | day 24 |\n\nWorkers live six weeks in summer.")
+    write(tmp_path / "d" / "brood.md", text)
+    kb = KnowledgeBase.build([tmp_path / "d"], index_dir=tmp_path / "i", encoder=encoder, show_progress=False)
+    row = "| Drone | day 10 | day 24 |"
+    start = text.index(row)
+    assert scoring_text(text, start, start + len(row)) == "| Caste | Cell capped | Adult emerges |\n" + row
+    assert scoring_text(text, text.index("Workers"), len(text)) == "Workers live six weeks in summer."
+    top = kb.ask("On which day does an adult drone emerge?").quotes[0]
+    assert top.text == row and kb.document(top.doc_id).text[top.start:top.end] == row
+
+
 def test_bad_arguments(sample_kb):
     with pytest.raises(QuestionError):
         sample_kb.ask("")
@@ -134,12 +149,11 @@ def seed_kb(shared_data, tmp_path_factory, encoder):
 
 SEED_WRONG_QUOTE = {
     "What does the fourth point say must be coordinated?":
-        "'fourth point' is not matched to 'Fourthly'; the scorer picks a sentence about common challenges",
+        "the long 'Fourthly, ... coordinate' sentence scores below one sharing 'must' with the question",
 }
-# Right top quote, but the SQuAD-calibrated confidence stays under the threshold for this news style.
-SEED_UNDER_CONFIDENT = {q: "top quote is right; confidence below the SQuAD-calibrated threshold" for q in (
-    "What is Wang Yi's position?", "What must be created first, according to the proposal?",
-    "Which supply chains should be open, safe and stable?", "Which news agencies reported the story?",
+# Right top quote, but confidence stays under the threshold for this news style (0.05 and 0.002 against 0.085).
+SEED_UNDER_CONFIDENT = {q: "top quote is right; confidence below the calibrated threshold" for q in (
+    "What is Wang Yi's position?", "Which news agencies reported the story?",
 )}
 
 
