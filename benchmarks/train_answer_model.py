@@ -256,8 +256,8 @@ def main() -> int:
         "data": f"{args.squad.name}: articles 0-{args.tune_articles - 1} for training "
                 f"({len(tune)} questions), articles {args.tune_articles}-{n_articles - 1} "
                 f"held out ({len(held)} questions); small corpora cut from the training articles and from "
-                f"held-out articles {held_small_articles[0]}, {held_small_articles[1]}, ... (every "
-                f"{args.small_held_step}th)",
+                f"held-out articles {held_small_articles[0]}, {held_small_articles[1]}, ... (one in "
+                f"{args.small_held_step})",
         "k": args.k, "threshold": chosen, "corpus_chunks": n_chunks,
         "tuning": rates(tune_results, chosen), "held_out": rates(held_results, chosen),
         "held_out_small_corpora": small_rates(held_small, model, chosen),
