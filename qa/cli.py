@@ -165,13 +165,13 @@ def _ask(args) -> int:
         return 0
     dim, bold, reset = ("\033[2m", "\033[1m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
     if answer.abstained:
-        print(f"The indexed documents do not answer this (confidence {answer.confidence:.2f}). "
+        print(f"The indexed documents do not answer this (confidence {answer.confidence:.3f}). "
               f"Closest passages, not an answer:")
         for p in answer.passages[:args.quotes]:
             print(f"  {dim}\"{' '.join(p.text.split())}\"{reset}")
             print(f"  — {_cite(p)}")
         return 0
-    print(f"Answer (confidence {answer.confidence:.2f}):")
+    print(f"Answer (confidence {answer.confidence:.3f}):")
     for q in answer.quotes:
         doc = kb.document(q.doc_id)
         before = " ".join(doc.text[max(q.context_start, q.start - 160):q.start].split())

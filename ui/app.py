@@ -61,7 +61,7 @@ def build_app(kb: KnowledgeBase, *, examples: Sequence[str] | None = None, max_f
                     k = gr.Slider(1, 20, value=8, step=1, label="passages to read (k)")
                     mode = gr.Radio(list(MODES), value="hybrid", label="retrieval mode")
                     calibrated = gr.Checkbox(value=True, label="use the calibrated abstention threshold")
-                    threshold = gr.Slider(0, 1, value=default_threshold, step=0.01, interactive=False,
+                    threshold = gr.Slider(0, 1, value=default_threshold, step=0.005, interactive=False,
                                           label="abstention threshold (answers below this confidence are withheld)")
             with gr.Column(scale=2, min_width=300, elem_id="gq-source-col"):
                 gr.Markdown("### Source")

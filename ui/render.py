@@ -70,10 +70,10 @@ def answer_html(answer, verified: Sequence[bool], *, answer_id: str | None = Non
     `verified[i]` says whether `answer.quotes[i]` still stands in its document (`kb.verify`); a
     quote that does not is reported as an error and never shown as an answer.
     """
-    meta = [f"confidence {answer.confidence:.2f}"]
+    meta = [f"confidence {answer.confidence:.3f}"]
     threshold = answer.provenance.get("threshold") if isinstance(answer.provenance, dict) else None
     if isinstance(threshold, (int, float)):
-        meta.append(f"threshold {threshold:.2f}")
+        meta.append(f"threshold {threshold:.3f}")
     bad = [q for q, ok in zip(answer.quotes, verified) if not ok]
     good = [q for q, ok in zip(answer.quotes, verified) if ok]
     errors = "".join(error_html(f"a quote from {q.source} ({location(q.page, q.start, q.end)}) does not match "

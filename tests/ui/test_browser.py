@@ -1,7 +1,8 @@
 """The chat in a real headless Chromium: ask with Enter, click a citation, upload, phone and dark mode.
 
 Hostile documents (script and onerror markup as text, and in a file name) must show as text and
-never run. Saves the screenshots in docs/. Skipped, with the reason, when Chromium is missing.
+never run. Saves the screenshots in $GROUNDQA_SCREENSHOTS (the README's are made with
+`GROUNDQA_SCREENSHOTS=docs`), else in the system's temp folder. Skipped, with the reason, when Chromium is missing.
 """
 
 import json
@@ -9,6 +10,7 @@ import os
 import re
 import shutil
 import socket
+import tempfile
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -19,7 +21,13 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync"]
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "corpus" / "samples"
-SHOTS = ROOT / "docs"
+
+
+def _shot(name: str) -> str:
+    """Where a screenshot goes: $GROUNDQA_SCREENSHOTS, else a folder under the system's temp dir."""
+    folder = Path(os.environ.get("GROUNDQA_SCREENSHOTS") or Path(tempfile.gettempdir()) / "groundqa-screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / name)
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
@@ -151,7 +159,7 @@ def test_browser_ask_with_enter_shows_quote_citation_and_highlighted_source(open
     assert re.search(r"hostile\.html|tallow-creek\.txt", text)
     assert "p. 1, chars" in page.locator(".gq-answer").first.inner_text()  # a PDF citation gives its page
     page.wait_for_timeout(300)
-    page.screenshot(path=str(SHOTS / "screenshot-chat.png"))
+    page.screenshot(path=_shot("screenshot-chat.png"))
 
     marker = page.locator(".gq-answer").last.locator(".gq-marker").first
     doc_id, start, end = target_of(marker)
@@ -182,7 +190,7 @@ def test_browser_ask_with_enter_shows_quote_citation_and_highlighted_source(open
     marker.click()
     page.wait_for_function(f"document.querySelector('#gq-source mark').textContent.includes('1911')")
     page.wait_for_timeout(600)
-    page.screenshot(path=str(SHOTS / "screenshot-source.png"))
+    page.screenshot(path=_shot("screenshot-source.png"))
 
 
 def test_browser_hostile_documents_show_as_text_and_never_run(open_page, site):
@@ -263,7 +271,7 @@ def test_browser_phone_layout_stacks_the_source_panel_under_the_chat(open_page):
     page = p.page
     p.ask("What is the maximum moisture content for extracted honey?", "18.6%")
     page.wait_for_timeout(300)
-    page.screenshot(path=str(SHOTS / "screenshot-phone.png"))
+    page.screenshot(path=_shot("screenshot-phone.png"))
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     chat, source = page.locator("#gq-chat-col").bounding_box(), page.locator("#gq-source-col").bounding_box()
     assert source["y"] >= chat["y"] + chat["height"] - 1 and source["width"] > 0.8 * PHONE["width"] - 40
@@ -299,6 +307,6 @@ def test_browser_dark_mode_is_readable(open_page):
     page.locator(".gq-answer .gq-marker").first.click()
     page.locator("#gq-source mark").wait_for()
     page.wait_for_timeout(600)
-    page.screenshot(path=str(SHOTS / "screenshot-dark.png"))
+    page.screenshot(path=_shot("screenshot-dark.png"))
     for selector in (".gq-qtext", ".gq-cite", "#gq-src-text", ".gq-title"):
         assert contrast(page, selector) >= 4.5, selector
