@@ -83,6 +83,9 @@ _HIDDEN_TAGS = {"script", "style", "noscript", "template", "head", "svg", "ifram
 
 
 class _VisibleText(HTMLParser):
+    """Visible text of a page; a table becomes a Markdown pipe table, one row a line, so that a row
+    keeps its cell boundaries and its column names (the header row, then a `|---|` separator)."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
@@ -91,16 +94,26 @@ class _VisibleText(HTMLParser):
         self._hidden = 0
         self._in_title = False
         self._in_h1 = False
+        self._tables: list[int] = []  # rows written so far, per open table (innermost last)
+        self._row: list[list[str]] | None = None  # cells of the open row, each a list of text pieces
 
     def handle_starttag(self, tag, attrs):
         if tag in _HIDDEN_TAGS:
             self._hidden += 1
         elif tag == "title":
             self._in_title = True
+        elif tag == "table":
+            if self._row is None:
+                self._tables.append(0)
+                self.parts.append("\n\n")
+        elif tag == "tr" and self._tables and self._row is None:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._row.append([])
+        elif self._row is not None:
+            self._text(" ")  # inside a cell, line breaks and blocks are spaces
         elif tag == "br":
             self.parts.append("\n")
-        elif tag in ("td", "th"):
-            self.parts.append(" ")
         elif tag in _BLOCK_TAGS:
             self.parts.append("\n\n" if tag != "li" else "\n")
             if tag == "li":
@@ -113,6 +126,13 @@ class _VisibleText(HTMLParser):
             self._hidden = max(0, self._hidden - 1)
         elif tag == "title":
             self._in_title = False
+        elif tag == "tr" and self._row is not None:
+            self._end_row()
+        elif tag == "table" and self._tables and self._row is None:
+            self._tables.pop()
+            self.parts.append("\n\n")
+        elif self._row is not None:
+            self._text(" ")
         elif tag in _BLOCK_TAGS and tag != "li":
             self.parts.append("\n\n")
         if tag == "h1":
@@ -124,9 +144,35 @@ class _VisibleText(HTMLParser):
             return
         if self._hidden:
             return
-        self.parts.append(data)
+        self._text(data)
         if self._in_h1 and self.first_h1 is not None:
             self.first_h1.append(data)
+
+    def close(self):
+        super().close()
+        if self._row is not None:
+            self._end_row()
+
+    def _text(self, data: str) -> None:
+        if self._row is None and self._tables:  # between rows: a caption gets its own line
+            if data.strip():
+                self.parts.append(f"\n{data}\n")
+        elif self._row is None:
+            self.parts.append(data)
+        elif self._row:
+            self._row[-1].append(data)
+        elif data.strip():  # text in a row but outside any cell
+            self._row.append([data])
+
+    def _end_row(self) -> None:
+        cells = [" ".join("".join(c).split()).replace("|", "\\|") for c in self._row or []]
+        self._row = None
+        if not any(cells):
+            return
+        self.parts.append("| " + " | ".join(cells) + " |\n")
+        if self._tables[-1] == 0:
+            self.parts.append("|" + "---|" * len(cells) + "\n")
+        self._tables[-1] += 1
 
 
 def html_to_text(html: str) -> tuple[str | None, str]:

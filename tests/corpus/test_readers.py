@@ -1,7 +1,7 @@
 import pytest
 
 from conftest import SAMPLES, write
-from corpus import DocumentError, load_documents
+from corpus import DocumentError, load_documents, split_sentences, table_header
 from corpus.readers import decode_text
 
 
@@ -30,6 +30,19 @@ def test_html_keeps_visible_text_only_and_takes_the_title(tmp_path):
     assert "<script>shown as text</script>" in doc.text
     assert "- one\n- two" in doc.text
     assert doc.kind == "html"
+
+
+def test_an_html_table_becomes_a_pipe_table_whose_rows_know_their_header(tmp_path):
+    write(tmp_path / "officers.html", "<p>Officers</p>\n<table>\n <tr><th>Role</th><th>Name</th></tr>\n"
+          " <tr><td>Secretary</td><td><p>Margaret</p><p>Okafor</p></td></tr>\n"
+          " <tr><td>Treasurer|Clerk</td><td>Dan<br>Reyes</td></tr>\n</table>\n<p>After the table.</p>")
+    text = load_documents([tmp_path])[0].text
+    assert text == ("Officers\n\n| Role | Name |\n|---|---|\n| Secretary | Margaret Okafor |\n"
+                    "| Treasurer\\|Clerk | Dan Reyes |\n\nAfter the table.")
+    row = text.index("| Secretary")
+    header_start, header_end = table_header(text, row)
+    assert text[header_start:header_end] == "| Role | Name |"
+    assert (row, text.index("\n", row)) in split_sentences(text)  # a row is a sentence of its own
 
 
 def test_pdf_pages_map_offsets_to_page_numbers(tmp_path):
