@@ -50,17 +50,15 @@ def cached_encoder(kb: KnowledgeBase) -> CachedEncoder:
     """The full index's encoder, primed with every chunk and sentence vector the index holds."""
     texts = _embedding_texts(kb.documents, kb.chunks, kb.encoder)
     vectors = [kb._matrix]
-    docs = {d.doc_id: d.text for d in kb.documents}
-    sentences = [scoring_text(docs[d], a, b) for d, a, b in kb._sentence_spans]
     if kb._sentence_matrix is not None:
-        texts = texts + sentences
+        docs = {d.doc_id: d.text for d in kb.documents}
+        texts = texts + [scoring_text(docs[d], a, b) for d, a, b in kb._sentence_spans]
         vectors.append(kb._sentence_matrix)
     return CachedEncoder(kb.encoder, texts, np.vstack(vectors))
 
 
 def _holds_answer(text: str, answers) -> bool:
-    low = text.lower()
-    return any(a.lower() in low for a in answers)
+    return first_hit_rank([text], answers) is not None
 
 
 def collect_small(kb: KnowledgeBase, queries, articles, *, k: int, seed: int, group_size: int = 5,
@@ -98,8 +96,7 @@ def collect_small(kb: KnowledgeBase, queries, articles, *, k: int, seed: int, gr
 
             def ask(q, answerable, exclude=()):
                 _, cands, feats = small.sentence_candidates(q.text, k, exclude=list(exclude) or None)
-                labels = np.array([answerable and first_hit_rank([c.text], q.answers) is not None for c in cands],
-                                  dtype=bool)
+                labels = np.array([answerable and _holds_answer(c.text, q.answers) for c in cands], dtype=bool)
                 records.append({"features": feats, "labels": labels, "answerable": answerable, "regime": regime,
                                 "chunks": n_chunks})
 

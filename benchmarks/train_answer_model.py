@@ -128,7 +128,7 @@ def small_rates(records, model: AnswerModel, threshold: float) -> list[dict]:
         for r in mine:
             if len(r["features"]):
                 probs = model.scorer.predict(r["features"])
-                conf.append(float(model.confidence.predict(confidence_features(probs, r["features"], r["chunks"]))[0]))
+                conf.append(model.confidence_of(probs, r["features"], r["chunks"]))
                 hit.append(bool(r["labels"][int(np.argmax(probs))]))
             else:
                 conf.append(0.0)
@@ -153,8 +153,7 @@ def apply(rows, model: AnswerModel, chunks: int):
                 res[key] = {"confidence": 0.0, "order": []}
                 continue
             probs = model.scorer.predict(feats)
-            conf = float(model.confidence.predict(confidence_features(probs, feats, chunks))[0])
-            res[key] = {"confidence": conf, "order": np.argsort(-probs, kind="stable")}
+            res[key] = {"confidence": model.confidence_of(probs, feats, chunks), "order": np.argsort(-probs, kind="stable")}
         order = res["with"]["order"]
         labels = r["labels"]
         res["hit1"] = bool(len(order) and labels[order[0]])

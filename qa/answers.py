@@ -139,6 +139,10 @@ class AnswerModel:
         return cls(Network.from_dict(data["scorer"]), Network.from_dict(data["confidence"]),
                    float(data["threshold"]), data.get("provenance", {}))
 
+    def confidence_of(self, probabilities: np.ndarray, features: np.ndarray, corpus_chunks: int) -> float:
+        """The confidence of an ask whose candidates have these `features` and scorer `probabilities`."""
+        return float(self.confidence.predict(confidence_features(probabilities, features, corpus_chunks))[0])
+
     def to_dict(self) -> dict:
         return {"features": list(FEATURES), "scorer": self.scorer.to_dict(),
                 "confidence_features": list(CONFIDENCE_FEATURES), "confidence": self.confidence.to_dict(),

@@ -16,7 +16,7 @@ from embeddings import (
     model_name, new_manifest, read_manifest, read_store, write_manifest, write_store,
 )
 from qa.answers import (
-    FEATURES, Answer, AnswerModel, Candidate, Quote, confidence_features, default_answer_model, line_span,
+    FEATURES, Answer, AnswerModel, Candidate, Quote, default_answer_model, line_span,
     sentence_features,
 )
 from qa.errors import CitationError, GroundQAError, QuestionError, UnknownDocumentError
@@ -274,8 +274,7 @@ class KnowledgeBase:
         if not candidates:
             return Answer(question, True, 0.0, (), passages, provenance)
         probabilities = model.scorer.predict(features)
-        confidence = float(model.confidence.predict(
-            confidence_features(probabilities, features, len(self._chunks)))[0])
+        confidence = model.confidence_of(probabilities, features, len(self._chunks))
         quotes: list[Quote] = []
         for i in _distinct_best(candidates, probabilities):
             quote = self._quote(candidates[i], float(probabilities[i]))

@@ -21,16 +21,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync"]
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "corpus" / "samples"
-
-
-def _shot(name: str) -> str:
-    """Where a screenshot goes: $GROUNDQA_SCREENSHOTS, else a folder under the system's temp dir."""
-    folder = Path(os.environ.get("GROUNDQA_SCREENSHOTS") or Path(tempfile.gettempdir()) / "groundqa-screenshots")
-    folder.mkdir(parents=True, exist_ok=True)
-    return str(folder / name)
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
-
 HOSTILE_HTML = """<html><head><title>Zebra quartz notes</title></head><body>
 <p>The zebra quartz mine opened in 1911 near Tallow Creek.</p>
 <p>&lt;script&gt;alert("xss-text")&lt;/script&gt; Zebra quartz is mined by hand.</p>
@@ -47,6 +39,13 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"Chromium not found at {CHROMIUM}: install it with "
                        "`apt-get install -y chromium` (or `make browser`) to run the browser tests"),
 ]
+
+
+def _shot(name: str) -> str:
+    """Where a screenshot goes: $GROUNDQA_SCREENSHOTS, else a folder under the system's temp dir."""
+    folder = Path(os.environ.get("GROUNDQA_SCREENSHOTS") or Path(tempfile.gettempdir()) / "groundqa-screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / name)
 
 
 def free_port() -> int:
