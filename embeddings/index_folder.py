@@ -18,7 +18,7 @@ from corpus.documents import Document, Page
 from embeddings.errors import IndexMismatchError, IndexNotFoundError
 
 FORMAT_NAME = "groundqa-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sentence windows (windows.npz)
 MANIFEST = "manifest.json"
 STORE = "store.sqlite"
 VECTORS = "vectors.faiss"

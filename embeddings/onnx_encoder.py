@@ -30,6 +30,7 @@ import numpy as np
 
 from embeddings.encoder import model_name, resolve_model_path
 from embeddings.errors import ModelNotFoundError
+from embeddings.windows import window_vectors
 
 # Bump when the export recipe changes, so that every cache is rebuilt.
 _EXPORT_RECIPE = "groundqa-onnx-export-v1"
@@ -327,8 +328,8 @@ class OnnxEncoder:
         """The most word pieces a chunk may hold so the model reads all of it (room for [CLS]/[SEP])."""
         return self.max_tokens - 2
 
-    def _run(self, encodings: list) -> np.ndarray:
-        """Pooled, normalized vectors of one batch of tokenized texts."""
+    def _hidden(self, encodings: list) -> tuple[np.ndarray, np.ndarray]:
+        """Token vectors and attention mask of one batch of tokenized texts."""
         width = max(len(e.ids) for e in encodings)
         ids = np.full((len(encodings), width), self._pad_id, dtype=np.int64)
         mask = np.zeros((len(encodings), width), dtype=np.int64)
@@ -340,17 +341,10 @@ class OnnxEncoder:
             types[row, :n] = enc.type_ids
         arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         hidden = self._session.run(None, {name: arrays[name] for name in self._inputs})[0]
-        weights = mask[:, :, None].astype(np.float32)
-        summed = np.einsum("bsd,bs->bd", hidden.astype(np.float32, copy=False), weights[:, :, 0])
-        pooled = summed / np.clip(weights.sum(axis=1), 1e-9, None)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return pooled / np.clip(norms, 1e-12, None)
+        return hidden.astype(np.float32, copy=False), mask
 
-    def encode(self, texts: Sequence[str], *, show_progress: bool = False,
-               batch_size: int | None = None) -> np.ndarray:
-        """Vectors for `texts`, shape (len(texts), dimension), unit length."""
-        if len(texts) == 0:
-            return np.zeros((0, getattr(self, "dimension", 0)), dtype=np.float32)
+    def _batches(self, texts: Sequence[str], show_progress: bool, batch_size: int | None):
+        """(rows of `texts`, token vectors, attention mask) per batch of similar-length texts."""
         from tqdm.auto import tqdm
 
         size = max(1, batch_size or self.batch_size)
@@ -358,7 +352,6 @@ class OnnxEncoder:
         if self._lower:
             prepared = [t.lower() for t in prepared]
         window = size * _WINDOW_BATCHES
-        out: np.ndarray | None = None
         with tqdm(total=-(-len(prepared) // size), desc="Batches", unit="batch",
                   disable=not show_progress) as bar:
             for start in range(0, len(prepared), window):
@@ -366,13 +359,41 @@ class OnnxEncoder:
                 order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
                 for first in range(0, len(order), size):
                     rows = order[first:first + size]
-                    vectors = self._run([encodings[i] for i in rows])
-                    if out is None:
-                        out = np.empty((len(prepared), vectors.shape[1]), dtype=np.float32)
-                    out[[start + i for i in rows]] = vectors
+                    hidden, mask = self._hidden([encodings[i] for i in rows])
+                    yield [start + i for i in rows], hidden, mask
                     bar.update(1)
+
+    def encode(self, texts: Sequence[str], *, show_progress: bool = False,
+               batch_size: int | None = None) -> np.ndarray:
+        """Vectors for `texts`, shape (len(texts), dimension), unit length."""
+        if len(texts) == 0:
+            return np.zeros((0, getattr(self, "dimension", 0)), dtype=np.float32)
+        out: np.ndarray | None = None
+        for rows, hidden, mask in self._batches(texts, show_progress, batch_size):
+            vectors = _mean_pool(hidden, mask)
+            if out is None:
+                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[rows] = vectors
         return np.ascontiguousarray(out, dtype=np.float32)
+
+    def encode_windows(self, texts: Sequence[str], *, show_progress: bool = False,
+                       batch_size: int | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The vectors `encode` gives, and each text's window vectors (`window_vectors`), from one pass."""
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        windows: list[np.ndarray] = [np.zeros((0, self.dimension), dtype=np.float32)] * len(texts)
+        for rows, hidden, mask in self._batches(texts, show_progress, batch_size):
+            vectors[rows] = _mean_pool(hidden, mask)
+            for row, tokens, row_mask in zip(rows, hidden, mask):
+                windows[row] = window_vectors(tokens[1:int(row_mask.sum()) - 1])
+        return vectors, windows
 
     def encode_query(self, text: str) -> np.ndarray:
         """One query vector, shape (dimension,)."""
         return self.encode([text])[0]
+
+
+def _mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Unit-length mean of each row's token vectors over its attention mask."""
+    weights = mask.astype(np.float32)
+    pooled = np.einsum("bsd,bs->bd", hidden, weights) / np.clip(weights.sum(axis=1, keepdims=True), 1e-9, None)
+    return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)

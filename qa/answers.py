@@ -71,10 +71,11 @@ class Candidate:
 FEATURES = (
     "dense", "dense_gap", "lexical", "lexical_context", "passage_score", "passage_rr", "passage_dense",
     "answer_type", "novelty", "length", "neighbor_dense", "dense_rr", "lexical_rr", "dense_x_lexical",
-    "matched_terms",
+    "matched_terms", "window_dense",
 )
 CONFIDENCE_FEATURES = ("top_probability", "margin", "top_dense", "top_lexical", "best_passage_dense",
-                       "top_neighbor_dense", "top_lexical_context", "mean_top3_probability", "log_chunks")
+                       "top_neighbor_dense", "top_lexical_context", "mean_top3_probability", "log_chunks",
+                       "top_window_dense")
 
 _NUMERIC_Q = re.compile(r"\b(how (many|much|long|old|far|big|large|tall|often|high|deep)|what (year|percent"
                         r"|percentage|number|amount|temperature|ratio|age|size)|when|how \w+ (is|are|was|were|did"
@@ -121,22 +122,42 @@ class Network:
 
 
 @dataclass(frozen=True)
+class Ensemble:
+    """Networks fit alike from different random starts; their mean probability. One fit's ranking
+    of close candidates depends on its start; the mean depends on it much less."""
+
+    members: tuple[Network, ...]
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Ensemble":
+        return cls(tuple(Network.from_dict(m) for m in data["members"]))
+
+    def to_dict(self) -> dict:
+        return {"members": [m.to_dict() for m in self.members]}
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Mean probability of the positive class over the members, for each row of `x`."""
+        return np.mean([m.predict(x) for m in self.members], axis=0)
+
+
+@dataclass(frozen=True)
 class AnswerModel:
     """The sentence scorer, the confidence model and the abstention threshold, trained together."""
 
-    scorer: Network
-    confidence: Network
+    scorer: Ensemble
+    confidence: Ensemble
     threshold: float
     provenance: dict
 
     @classmethod
     def load(cls, path: Path = ANSWER_MODEL) -> "AnswerModel":
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        if tuple(data["features"]) != FEATURES or tuple(data["confidence_features"]) != CONFIDENCE_FEATURES:
+        if (tuple(data.get("features", ())) != FEATURES or tuple(data.get("confidence_features", ())) != CONFIDENCE_FEATURES
+                or "members" not in data.get("scorer", {})):
             raise AnswerModelError(
                 f"{path} was trained for other features than this groundqa computes: retrain it with "
                 f"benchmarks/train_answer_model.py or reinstall groundqa")
-        return cls(Network.from_dict(data["scorer"]), Network.from_dict(data["confidence"]),
+        return cls(Ensemble.from_dict(data["scorer"]), Ensemble.from_dict(data["confidence"]),
                    float(data["threshold"]), data.get("provenance", {}))
 
     def confidence_of(self, probabilities: np.ndarray, features: np.ndarray, corpus_chunks: int) -> float:
@@ -174,11 +195,13 @@ def coverage(question_terms: dict[str, float], terms: set[str]) -> float:
 
 def sentence_features(question: str, question_terms: dict[str, float], dense: np.ndarray,
                       candidates: Sequence[Candidate], sentence_terms: Sequence[set[str]],
-                      context_terms: Sequence[set[str]], neighbor_dense: np.ndarray) -> np.ndarray:
+                      context_terms: Sequence[set[str]], neighbor_dense: np.ndarray,
+                      window_dense: np.ndarray) -> np.ndarray:
     """One row of FEATURES per candidate sentence.
 
     `dense` is each sentence's cosine with the question, `neighbor_dense` the best cosine of the
-    sentences just before and after it (an answer often sits beside the sentence that echoes the question).
+    sentences just before and after it (an answer often sits beside the sentence that echoes the question),
+    `window_dense` the best cosine over the sentence and its windows (the clause a question is about).
     """
     q_words = {w.lower() for w in _WORD.findall(question)}
     best_dense = float(dense.max()) if len(dense) else 0.0
@@ -195,7 +218,7 @@ def sentence_features(question: str, question_terms: dict[str, float], dense: np
             c.passage_score / top_passage, 1.0 / c.passage_rank, c.passage_dense,
             answer_type_match(question, c.text, q_words), novel, math.log1p(len(words)),
             float(neighbor_dense[i]), dense_rr[i], lexical_rr[i], float(d) * lexical[i],
-            math.log1p(sum(1 for t in question_terms if t in terms)),
+            math.log1p(sum(1 for t in question_terms if t in terms)), float(window_dense[i]),
         ))
     return np.asarray(rows, dtype=np.float64).reshape(len(candidates), len(FEATURES))
 
@@ -215,7 +238,7 @@ def confidence_features(probabilities: np.ndarray, features: np.ndarray, corpus_
         probabilities[top], probabilities[top] - second, features[top, col["dense"]],
         features[top, col["lexical"]], features[:, col["passage_dense"]].max(), features[top, col["neighbor_dense"]],
         features[top, col["lexical_context"]], float(probabilities[order[:3]].mean()),
-        math.log(max(corpus_chunks, 1)),
+        math.log(max(corpus_chunks, 1)), features[top, col["window_dense"]],
     ])
 
 

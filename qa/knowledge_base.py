@@ -12,8 +12,8 @@ from tqdm.auto import tqdm
 
 from corpus import Chunk, ChunkingSettings, Document, chunk_document, load_documents, table_header
 from embeddings import (
-    LEXICAL, VECTORS, Encoder, IndexMismatchError, LexicalIndex, VectorIndex, atomic_folder,
-    model_name, new_manifest, read_manifest, read_store, write_manifest, write_store,
+    LEXICAL, VECTORS, Encoder, IndexMismatchError, LexicalIndex, VectorIndex, atomic_folder, load_windows,
+    model_name, new_manifest, read_manifest, read_store, save_windows, write_manifest, write_store,
 )
 from qa.answers import (
     FEATURES, Answer, AnswerModel, Candidate, Quote, default_answer_model, line_span,
@@ -27,6 +27,7 @@ DEFAULT_INDEX_DIR = ".groundqa"
 # A title longer than this many word pieces is left out of the text a chunk is embedded with.
 MAX_TITLE_TOKENS = 48
 SENTENCE_VECTORS = "sentences.faiss"
+SENTENCE_WINDOWS = "windows.npz"
 # A quote that introduces a list (ends with ":") takes up to this many following items with it.
 MAX_LIST_ITEMS = 4
 
@@ -40,6 +41,8 @@ class TextEncoder(Protocol):
 
     def count_tokens(self, text: str) -> int: ...
     def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray: ...
+    def encode_windows(self, texts: Sequence[str], *, show_progress: bool = False
+                       ) -> tuple[np.ndarray, list[np.ndarray]]: ...
     def encode_query(self, text: str) -> np.ndarray: ...
 
 
@@ -53,7 +56,8 @@ class KnowledgeBase:
 
     def __init__(self, index_dir: Path, manifest: dict, documents: list[Document], chunks: list[Chunk],
                  vectors: VectorIndex, lexical: LexicalIndex, encoder: TextEncoder,
-                 sentence_vectors: VectorIndex | None = None) -> None:
+                 sentence_vectors: VectorIndex | None = None,
+                 sentence_windows: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.index_dir = Path(index_dir)
         self.manifest = manifest
         self.retrieval = RetrievalSettings(**manifest["retrieval"])
@@ -70,7 +74,8 @@ class KnowledgeBase:
         self._doc_row = order
         self._sentence_spans, self._chunk_sentences = sentence_table(chunks)
         self._sentence_matrix = sentence_vectors.vectors() if sentence_vectors is not None else None
-        self._lazy_sentence_vectors: dict[int, np.ndarray] = {}
+        self._sentence_windows = sentence_windows  # (vectors, offsets) as embeddings.load_windows gives
+        self._lazy_sentences: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     # ----- building and opening -------------------------------------------------------------
     @classmethod
@@ -102,14 +107,14 @@ class KnowledgeBase:
         chunks, texts = _chunk_all(documents, settings, encoder, show_progress)
         chunk_vectors = encoder.encode(texts, show_progress=show_progress)
         spans, _ = sentence_table(chunks)
-        sentence_vectors = _encode_sentences(documents, spans, encoder, show_progress)
-        return cls._write(index_dir, documents, chunks, texts, chunk_vectors, sentence_vectors, settings,
-                          retrieval, encoder)
+        sentence_vectors, windows = _encode_sentences(documents, spans, encoder, show_progress)
+        return cls._write(index_dir, documents, chunks, texts, chunk_vectors, sentence_vectors, windows,
+                          settings, retrieval, encoder)
 
     @classmethod
     def _write(cls, index_dir: Path, documents, chunks, texts, chunk_vectors: np.ndarray,
-               sentence_vectors: np.ndarray, settings: ChunkingSettings, retrieval: RetrievalSettings,
-               encoder: TextEncoder) -> "KnowledgeBase":
+               sentence_vectors: np.ndarray, sentence_windows: Sequence[np.ndarray], settings: ChunkingSettings,
+               retrieval: RetrievalSettings, encoder: TextEncoder) -> "KnowledgeBase":
         """Write a complete index folder atomically, then open it."""
         vectors = VectorIndex(encoder.dimension)
         vectors.add(chunk_vectors)
@@ -122,11 +127,13 @@ class KnowledgeBase:
                       "title_in_text": True, "max_title_tokens": MAX_TITLE_TOKENS},
             retrieval={**retrieval.to_dict()}, n_documents=len(documents), n_chunks=len(chunks))
         manifest["counts"]["sentences"] = len(sentences)
+        manifest["counts"]["sentence_windows"] = sum(len(w) for w in sentence_windows)
         manifest["lexical"] = {"k1": lexical.k1, "b": lexical.b, "stemmer": "english", "stopwords": "en"}
         with atomic_folder(index_dir) as tmp:
             write_store(tmp, documents, chunks)
             vectors.save(tmp / VECTORS)
             sentences.save(tmp / SENTENCE_VECTORS)
+            save_windows(tmp / SENTENCE_WINDOWS, sentence_windows, encoder.dimension)
             lexical.save(tmp / LEXICAL)
             write_manifest(tmp, manifest)
         return cls.open(index_dir, encoder=encoder)
@@ -170,10 +177,12 @@ class KnowledgeBase:
         texts = _embedding_texts(keep_docs, keep_chunks, self.encoder) + new_texts
         chunk_vectors = np.vstack([self._matrix[keep_rows], self.encoder.encode(new_texts, show_progress=show_progress)])
         old_sentences = self._sentence_vectors(spans_kept) if spans_kept else np.zeros((0, self.encoder.dimension))
-        sentence_vectors = np.vstack([old_sentences, _encode_sentences(new_documents, new_spans, self.encoder,
-                                                                       show_progress)])
+        new_sentences, new_windows = _encode_sentences(new_documents, new_spans, self.encoder, show_progress)
+        sentence_vectors = np.vstack([old_sentences, new_sentences])
+        windows = [self._windows_of(r).astype(np.float32) for r in spans_kept] + new_windows
         return type(self)._write(self.index_dir, documents, chunks, texts, chunk_vectors.astype(np.float32),
-                                 sentence_vectors.astype(np.float32), self.chunking, self.retrieval, self.encoder)
+                                 sentence_vectors.astype(np.float32), windows, self.chunking, self.retrieval,
+                                 self.encoder)
 
     @classmethod
     def open(cls, index_dir: str | os.PathLike | None = None, *, model: str | None = None,
@@ -204,7 +213,9 @@ class KnowledgeBase:
                                      f"{len(chunks)} chunks): rebuild it with `groundqa index`")
         sentence_path = index_dir / SENTENCE_VECTORS
         sentence_vectors = VectorIndex.load(sentence_path) if sentence_path.is_file() else None
-        return cls(index_dir, manifest, documents, chunks, vectors, lexical, encoder, sentence_vectors)
+        windows_path = index_dir / SENTENCE_WINDOWS
+        windows = load_windows(windows_path) if windows_path.is_file() else None
+        return cls(index_dir, manifest, documents, chunks, vectors, lexical, encoder, sentence_vectors, windows)
 
     @property
     def default_threshold(self) -> float:
@@ -304,13 +315,14 @@ class KnowledgeBase:
         rows = sorted({c.row for c in candidates} | {r for pair in neighbors for r in pair})
         cosine = dict(zip(rows, (self._sentence_vectors(rows) @ query).tolist()))
         dense = np.array([cosine[c.row] for c in candidates])
+        window_dense = self._window_dense([c.row for c in candidates], query, dense)
         neighbor_dense = np.array([max((cosine[r] for r in pair), default=0.0) for pair in neighbors])
         n = len(candidates)
         scored = [scoring_text(self._documents[c.doc_id].text, c.start, c.end) for c in candidates]
         terms = self._lexical.terms([question] + scored + [c.context for c in candidates])
         features = sentence_features(question, self._lexical.idf(terms[0]), dense, candidates,
                                      [set(t) for t in terms[1:n + 1]], [set(t) for t in terms[n + 1:]],
-                                     neighbor_dense)
+                                     neighbor_dense, window_dense)
         return passages, candidates, features
 
     def verify(self, quote: Quote) -> bool:
@@ -348,12 +360,34 @@ class KnowledgeBase:
     def _sentence_vectors(self, rows: Sequence[int]) -> np.ndarray:
         if self._sentence_matrix is not None:
             return self._sentence_matrix[np.asarray(rows, dtype=np.int64)]
-        missing = [r for r in rows if r not in self._lazy_sentence_vectors]
-        if missing:  # an index without stored sentence vectors: encode on demand, once
+        self._encode_lazily(rows)
+        return np.stack([self._lazy_sentences[r][0] for r in rows])
+
+    def _windows_of(self, row: int) -> np.ndarray:
+        """The window vectors of sentence `row` (none for a short sentence)."""
+        if self._sentence_windows is not None:
+            vectors, offsets = self._sentence_windows
+            return vectors[offsets[row]:offsets[row + 1]]
+        self._encode_lazily([row])
+        return self._lazy_sentences[row][1]
+
+    def _encode_lazily(self, rows: Sequence[int]) -> None:
+        """Vector and windows of sentences an index built without them needs: encoded on demand, once."""
+        missing = [r for r in rows if r not in self._lazy_sentences]
+        if missing:
             texts = [scoring_text(self._documents[d].text, a, b) for d, a, b in (self._sentence_spans[r] for r in missing)]
-            for r, v in zip(missing, self.encoder.encode(texts)):
-                self._lazy_sentence_vectors[r] = v
-        return np.stack([self._lazy_sentence_vectors[r] for r in rows])
+            vectors, windows = self.encoder.encode_windows(texts)
+            for r, v, w in zip(missing, vectors, windows):
+                self._lazy_sentences[r] = (v, w)
+
+    def _window_dense(self, rows: Sequence[int], query: np.ndarray, dense: np.ndarray) -> np.ndarray:
+        """Each sentence's best cosine with the query over its own vector and its windows'."""
+        best = dense.copy()
+        for i, row in enumerate(rows):
+            windows = self._windows_of(row)
+            if len(windows):
+                best[i] = max(best[i], float((windows.astype(np.float32) @ query).max()))
+        return best
 
     def _quote(self, c: Candidate, score: float) -> Quote:
         doc = self._documents[c.doc_id]
@@ -460,9 +494,11 @@ def _embedding_texts(documents: Sequence[Document], chunks: Sequence[Chunk], enc
     return [f"{prefixes[c.doc_id]}\n{c.text}" if prefixes[c.doc_id] else c.text for c in chunks]
 
 
-def _encode_sentences(documents: Sequence[Document], spans, encoder: TextEncoder, show_progress: bool) -> np.ndarray:
+def _encode_sentences(documents: Sequence[Document], spans, encoder: TextEncoder,
+                      show_progress: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each sentence's vector and its window vectors (`embeddings.window_vectors`)."""
     texts = {d.doc_id: d.text for d in documents}
-    return encoder.encode([scoring_text(texts[d], a, b) for d, a, b in spans], show_progress=show_progress)
+    return encoder.encode_windows([scoring_text(texts[d], a, b) for d, a, b in spans], show_progress=show_progress)
 
 
 def scoring_text(text: str, start: int, end: int) -> str:

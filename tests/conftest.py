@@ -35,6 +35,15 @@ class FakeEncoder:
                 out[row, 0] = 1.0
         return out
 
+    def encode_windows(self, texts, *, show_progress: bool = False):
+        """Vectors, and for a text of more than 8 words, those of its 8-word windows (4-word steps)."""
+        windows = []
+        for text in texts:
+            words = text.split()
+            spans = [" ".join(words[i:i + 8]) for i in range(0, max(len(words) - 4, 1), 4)] if len(words) > 8 else []
+            windows.append(self.encode(spans) if spans else np.zeros((0, self.dimension), dtype=np.float32))
+        return self.encode(texts), windows
+
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text])[0]
 

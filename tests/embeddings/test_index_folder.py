@@ -21,7 +21,7 @@ def test_round_trip_gives_the_same_documents_chunks_and_results(tmp_path, fake_e
         assert again.search("honey", mode=mode) == kb.search("honey", mode=mode)
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
     assert manifest["model"] == {"name": "fake-encoder", "dimension": 64}
-    assert manifest["counts"] == {"documents": 1, "chunks": len(kb.chunks), "sentences": 2}
+    assert manifest["counts"] == {"documents": 1, "chunks": len(kb.chunks), "sentences": 2, "sentence_windows": 0}
     assert manifest["chunking"]["max_tokens"] == 40
 
 

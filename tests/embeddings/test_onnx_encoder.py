@@ -183,3 +183,14 @@ def test_unsupported_model_layout_is_refused(tmp_path, encoder):
         {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}]))
     with pytest.raises(ModelNotFoundError, match="use embeddings.Encoder"):
         OnnxEncoder(folder, cache_dir=tmp_path / "cache")
+
+
+def test_windows_agree_with_torch(onnx_encoder, encoder):
+    fast, fast_windows = onnx_encoder.encode_windows(SENTENCES)
+    slow, slow_windows = encoder.encode_windows(SENTENCES)
+    assert np.allclose(fast, onnx_encoder.encode(SENTENCES), atol=1e-6)
+    assert [len(w) for w in fast_windows] == [len(w) for w in slow_windows]
+    long = [i for i, w in enumerate(slow_windows) if len(w)]
+    assert long, "some test sentences are longer than one window"
+    for i in long:
+        assert np.sum(fast_windows[i] * slow_windows[i], axis=1).min() >= 0.97

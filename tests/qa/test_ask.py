@@ -3,11 +3,13 @@
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import ROOT, write
 from qa import KnowledgeBase, QuestionError
+from qa.answers import FEATURES
 from qa.knowledge_base import scoring_text
 
 QUESTIONS = [json.loads(line) for line in (ROOT / "tests" / "data" / "sample_questions.jsonl").read_text().splitlines()]
@@ -39,10 +41,12 @@ def test_a_quote_is_one_or_a_few_whole_sentences(sample_kb):
 
 def test_a_sentence_that_introduces_a_list_is_quoted_with_its_items(sample_kb):
     answer = sample_kb.ask("What should you do for a normal local reaction to a bee sting?")
-    top = answer.quotes[0]
-    assert top.text.startswith("For a normal local reaction:") and "cold compress" in top.text
-    for later in answer.quotes[1:]:  # the items are not quoted a second time on their own
-        assert not (later.doc_id == top.doc_id and top.start <= later.start and later.end <= top.end)
+    intro = [q for q in answer.quotes if q.text.startswith("For a normal local reaction:")]
+    assert intro, [q.text for q in answer.quotes]
+    assert "cold compress" in intro[0].text
+    for other in answer.quotes:  # the items are not quoted a second time on their own
+        assert other is intro[0] or not (other.doc_id == intro[0].doc_id and intro[0].start <= other.start
+                                         and other.end <= intro[0].end)
 
 
 # Known misses, kept visible (strict: a fix makes these tests fail until the mark is removed).
@@ -53,7 +57,7 @@ SAMPLE_MISSES = {
     "Who is the secretary of the Millbrook Beekeepers' Association?":
         "the scorer prefers the sentence repeating the association's name over the one naming the secretary",
     "What is the population of the town of Millbrook?":
-        "off-topic but about 'Millbrook', which the handbook names everywhere: confidence 0.16 against 0.085",
+        "off-topic but about 'Millbrook', which the handbook names everywhere: confidence 0.21 against 0.125",
 }
 
 
@@ -149,9 +153,13 @@ def seed_kb(shared_data, tmp_path_factory, encoder):
 
 SEED_WRONG_QUOTE = {
     "What does the fourth point say must be coordinated?":
-        "the long 'Fourthly, ... coordinate' sentence scores below one sharing 'must' with the question",
+        "the long 'Fourthly, ... coordinate' sentence scores below one sharing 'must' and 'say' with the question",
+    "What did Wang call the cornerstone of national security?":
+        "the short 'Cybersecurity is a cornerstone ...' sentence ties (0.308 vs 0.310) with the long one after it",
+    "What is the third point about the international cyberspace?":
+        "'Thirdly, the international cyberspace must be safe and stable' ranks below a long quote of Wang's",
 }
-# Right top quote, but confidence stays under the threshold for this news style (0.05 and 0.002 against 0.085).
+# Right top quote, but confidence stays under the threshold for this news style (0.07 and 0.003 against 0.125).
 SEED_UNDER_CONFIDENT = {q: "top quote is right; confidence below the calibrated threshold" for q in (
     "What is Wang Yi's position?", "Which news agencies reported the story?",
 )}
@@ -179,3 +187,28 @@ def test_seed_article_abstains_on_what_it_does_not_cover(seed_kb, row):
     answer = seed_kb.ask(row["question"])
     assert answer.abstained, (answer.confidence, answer.quotes[:1])
     assert answer.passages
+
+
+def test_long_sentences_are_scored_by_their_best_window_kept_across_reopen_and_add(tmp_path, encoder):
+    long = ("The association met on Tuesday in the old town hall to discuss the annual budget, the repair "
+            "of the club extractor and the new apiary rules, and after a long debate it agreed that the "
+            "honey show will be held in the village school on the first Saturday of September.")
+    write(tmp_path / "d" / "minutes.md", f"# Minutes\n\n{long} Tea was served afterwards.")
+    kb = KnowledgeBase.build([tmp_path / "d"], index_dir=tmp_path / "i", encoder=encoder, show_progress=False)
+    question = "Where will the honey show be held?"
+    dense, window = FEATURES.index("dense"), FEATURES.index("window_dense")
+
+    def features_of_long(base):
+        _, candidates, features = base.sentence_candidates(question)
+        assert (features[:, window] >= features[:, dense] - 1e-6).all()
+        return features[[c.text for c in candidates].index(long)]
+
+    row = features_of_long(kb)
+    assert row[window] > row[dense] + 0.05
+    assert np.allclose(features_of_long(KnowledgeBase.open(tmp_path / "i", encoder=encoder)), row, atol=1e-6)
+    write(tmp_path / "e" / "other.md", "Varroa mites are counted on a sticky board under the hive.")
+    grown, _ = kb.add([tmp_path / "e"])
+    assert np.isclose(features_of_long(grown)[window], row[window], atol=1e-3)  # windows kept, not recomputed
+    (tmp_path / "i" / "windows.npz").unlink()  # an index without stored windows computes them on demand
+    assert np.isclose(features_of_long(KnowledgeBase.open(tmp_path / "i", encoder=encoder))[window],
+                      row[window], atol=1e-3)
