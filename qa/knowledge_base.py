@@ -179,7 +179,7 @@ class KnowledgeBase:
         old_sentences = self._sentence_vectors(spans_kept) if spans_kept else np.zeros((0, self.encoder.dimension))
         new_sentences, new_windows = _encode_sentences(new_documents, new_spans, self.encoder, show_progress)
         sentence_vectors = np.vstack([old_sentences, new_sentences])
-        windows = [self._windows_of(r).astype(np.float32) for r in spans_kept] + new_windows
+        windows = [self._windows_of(r) for r in spans_kept] + new_windows
         return type(self)._write(self.index_dir, documents, chunks, texts, chunk_vectors.astype(np.float32),
                                  sentence_vectors.astype(np.float32), windows, self.chunking, self.retrieval,
                                  self.encoder)
