@@ -7,12 +7,13 @@ from embeddings.index_folder import (
     write_manifest, write_store,
 )
 from embeddings.lexical_index import LexicalIndex
+from embeddings.term_prior import PRIOR_CHUNKS, TermPrior
 from embeddings.vector_index import VectorIndex
 from embeddings.windows import WINDOW_TOKENS, load_windows, save_windows, window_vectors
 
 __all__ = [
     "DEFAULT_MODEL", "FORMAT_VERSION", "LEXICAL", "MODEL_PACKAGE", "VECTORS", "WINDOW_TOKENS", "Encoder",
-    "IndexMismatchError", "IndexNotFoundError", "LexicalIndex", "ModelNotFoundError", "VectorIndex",
+    "IndexMismatchError", "IndexNotFoundError", "LexicalIndex", "ModelNotFoundError", "PRIOR_CHUNKS", "TermPrior", "VectorIndex",
     "atomic_folder", "load_windows", "model_name", "new_manifest", "read_manifest", "read_store",
     "resolve_model_path", "save_windows", "window_vectors", "write_manifest", "write_store",
 ]

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from embeddings.term_prior import TermPrior
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's own token pattern
 
 
 def _stemmer():
@@ -43,25 +48,47 @@ class LexicalIndex:
         retriever.index(corpus_tokens, show_progress=False)
         return cls(retriever, k1=k1, b=b)
 
-    def scores(self, query: str) -> np.ndarray:
-        """BM25 score of `query` for every indexed text, in index order."""
-        words = [w for w in tokenize([query], self._stemmer)[0] if w in self._vocab]
+    def scores(self, query: str, prior: TermPrior | None = None) -> np.ndarray:
+        """BM25 score of `query` for every indexed text, in index order; with `prior`, by `query_idf`'s idf."""
         n = self._retriever.scores["num_docs"]
+        words = [w for w in tokenize([query], self._stemmer)[0] if w in self._vocab]
         if not words:
             return np.zeros(n, dtype=np.float32)
-        return np.asarray(self._retriever.get_scores(words), dtype=np.float32)
+        if prior is None or prior.weight <= 0:
+            return np.asarray(self._retriever.get_scores(words), dtype=np.float32)
+        # bm25s stores idf * term-frequency part per (term, text): rescale each term by its new idf.
+        corpus_idf, idf = self.idf(words), self.query_idf(query, prior)
+        data, indices, indptr = (self._retriever.scores[key] for key in ("data", "indices", "indptr"))
+        out = np.zeros(n, dtype=np.float64)
+        for term in words:
+            i = self._vocab[term]
+            out[indices[indptr[i]:indptr[i + 1]]] += data[indptr[i]:indptr[i + 1]] * (idf.get(term, corpus_idf[term]) / corpus_idf[term])
+        return out.astype(np.float32)
 
     def idf(self, terms: Sequence[str]) -> dict[str, float]:
         """Lucene BM25 idf of each stemmed term; a term the corpus lacks gets the idf of a unique term."""
+        return {term: _lucene_idf(self._retriever.scores["num_docs"], self._chunk_count(term) or 1) for term in terms}
+
+    def query_idf(self, query: str, prior: TermPrior | None = None) -> dict[str, float]:
+        """Idf of each of the query's stemmed terms; with `prior`, each term's chunk count is shrunk
+        toward what general English predicts for the query's word (see embeddings.term_prior)."""
+        if prior is None or prior.weight <= 0:
+            return self.idf(tokenize([query], self._stemmer)[0])
+        words = _TOKEN.findall(query.lower())
+        rates: dict[str, float] = {}
+        for word, stems in zip(words, tokenize(words, self._stemmer)):
+            for term in stems:
+                rates[term] = max(rates.get(term, 0.0), prior.chunk_rate(word))
         n = self._retriever.scores["num_docs"]
+        return {term: _lucene_idf(n + prior.weight, self._chunk_count(term) + prior.weight * rate)
+                for term, rate in rates.items()}
+
+    def _chunk_count(self, term: str) -> int:
+        """How many indexed texts hold `term`."""
         if self._df is None:
             self._df = np.diff(np.asarray(self._retriever.scores["indptr"]))
-        out = {}
-        for term in terms:
-            i = self._vocab.get(term)
-            df = int(self._df[i]) if i is not None and i < len(self._df) else 1
-            out[term] = float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
-        return out
+        i = self._vocab.get(term)
+        return int(self._df[i]) if i is not None and i < len(self._df) else 0
 
     def terms(self, texts: Sequence[str]) -> list[list[str]]:
         """The stemmed, stopword-free terms of each text, as the index sees them."""
@@ -75,3 +102,7 @@ class LexicalIndex:
         import bm25s
 
         return cls(bm25s.BM25.load(str(folder), mmap=False), k1=k1, b=b)
+
+
+def _lucene_idf(n: float, df: float) -> float:
+    return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))

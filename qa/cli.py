@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fusion", choices=FUSIONS, default=None, help="hybrid fusion (default: the index's)")
     p.add_argument("--dense-weight", type=float, default=None, metavar="W",
                    help="weight of dense scores in score fusion, 0..1 (default: the index's)")
+    p.add_argument("--term-prior", type=float, default=None, metavar="CHUNKS",
+                   help="weight, in chunks, of general-English word frequencies in query-term idf; "
+                        "0 = corpus counts only (default: the index's, 100)")
     p.add_argument("--no-answers", action="store_true",
                    help="retrieval metrics only: skip `ask` (quote metrics and abstention)")
     p.add_argument("--ask-k", type=int, default=8, metavar="K", help="passages `ask` considers (default 8)")
@@ -222,7 +225,8 @@ def _eval(args) -> int:
     else:
         kb = cached_knowledge_base(dataset, cache_dir=args.cache_dir, model=args.model, chunk_size=args.chunk_size,
                                    chunk_overlap=args.chunk_overlap, show_progress=not args.quiet)
-    overrides = {k: v for k, v in (("fusion", args.fusion), ("dense_weight", args.dense_weight)) if v is not None}
+    overrides = {k: v for k, v in (("fusion", args.fusion), ("dense_weight", args.dense_weight),
+                                   ("term_prior", args.term_prior)) if v is not None}
     try:
         retrieval = replace(kb.retrieval, **overrides)
     except ValueError as exc:

@@ -12,8 +12,8 @@ from tqdm.auto import tqdm
 
 from corpus import Chunk, ChunkingSettings, Document, chunk_document, load_documents, table_header
 from embeddings import (
-    LEXICAL, VECTORS, Encoder, IndexMismatchError, LexicalIndex, VectorIndex, atomic_folder, load_windows,
-    model_name, new_manifest, read_manifest, read_store, save_windows, write_manifest, write_store,
+    LEXICAL, VECTORS, Encoder, IndexMismatchError, LexicalIndex, TermPrior, VectorIndex, atomic_folder,
+    load_windows, model_name, new_manifest, read_manifest, read_store, save_windows, write_manifest, write_store,
 )
 from qa.answers import (
     FEATURES, Answer, AnswerModel, Candidate, Quote, default_answer_model, line_span,
@@ -76,6 +76,7 @@ class KnowledgeBase:
         self._sentence_matrix = sentence_vectors.vectors() if sentence_vectors is not None else None
         self._sentence_windows = sentence_windows  # (vectors, offsets) as embeddings.load_windows gives
         self._lazy_sentences: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._chunk_words = TermPrior.of_texts([c.text for c in chunks]).chunk_words
 
     # ----- building and opening -------------------------------------------------------------
     @classmethod
@@ -319,9 +320,10 @@ class KnowledgeBase:
         neighbor_dense = np.array([max((cosine[r] for r in pair), default=0.0) for pair in neighbors])
         n = len(candidates)
         scored = [scoring_text(self._documents[c.doc_id].text, c.start, c.end) for c in candidates]
-        terms = self._lexical.terms([question] + scored + [c.context for c in candidates])
-        features = sentence_features(question, self._lexical.idf(terms[0]), dense, candidates,
-                                     [set(t) for t in terms[1:n + 1]], [set(t) for t in terms[n + 1:]],
+        terms = self._lexical.terms(scored + [c.context for c in candidates])
+        question_idf = self._lexical.query_idf(question, self._term_prior(retrieval or self.retrieval))
+        features = sentence_features(question, question_idf, dense, candidates,
+                                     [set(t) for t in terms[:n]], [set(t) for t in terms[n:]],
                                      neighbor_dense, window_dense)
         return passages, candidates, features
 
@@ -440,7 +442,7 @@ class KnowledgeBase:
                 dense_scores = all_dense[dense_ids]
             if mode == "dense":
                 return dense_ids, dense_scores, query
-        lex = self._lexical.scores(question)
+        lex = self._lexical.scores(question, self._term_prior(settings))
         if allowed is not None:
             lex = np.where(allowed, lex, -1.0).astype(np.float32)
         lex_ids = top_k(lex, n)
@@ -451,6 +453,9 @@ class KnowledgeBase:
         fused = fuse(self._matrix[union] @ query, lex[union], settings)
         order = top_k(fused, len(union))
         return union[order], fused[order], query
+
+    def _term_prior(self, settings: RetrievalSettings) -> TermPrior:
+        return TermPrior(chunk_words=self._chunk_words, weight=settings.term_prior)
 
     def _allowed_chunks(self, exclude: Collection[str] | None) -> np.ndarray | None:
         """A mask of the chunks whose documents are not in `exclude` (None when nothing is excluded)."""

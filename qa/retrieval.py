@@ -6,24 +6,33 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from embeddings import PRIOR_CHUNKS
+
 MODES = ("hybrid", "dense", "lexical")
 FUSIONS = ("score", "rrf")
 
 
 @dataclass(frozen=True)
 class RetrievalSettings:
-    """How dense and lexical results are combined; the defaults were tuned on SciFact train queries."""
+    """How dense and lexical results are combined; the defaults were tuned on SciFact train queries.
+
+    `term_prior` is how many chunks' worth of weight general-English word frequencies get in a query
+    term's idf (embeddings.term_prior); 0 uses the corpus's own counts alone.
+    """
 
     fusion: str = "score"
     dense_weight: float = 0.5
     rrf_k: int = 60
     candidates: int = 100
+    term_prior: float = PRIOR_CHUNKS
 
     def __post_init__(self) -> None:
         if self.fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {self.fusion!r}: choose one of {', '.join(FUSIONS)}")
         if not 0.0 <= self.dense_weight <= 1.0:
             raise ValueError(f"dense_weight {self.dense_weight} must be between 0 and 1")
+        if self.term_prior < 0:
+            raise ValueError(f"term_prior {self.term_prior} must be 0 or more chunks")
 
     def to_dict(self) -> dict:
         return asdict(self)

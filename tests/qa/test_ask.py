@@ -57,7 +57,7 @@ SAMPLE_MISSES = {
     "Who is the secretary of the Millbrook Beekeepers' Association?":
         "the scorer prefers the sentence repeating the association's name over the one naming the secretary",
     "What is the population of the town of Millbrook?":
-        "off-topic but about 'Millbrook', which the handbook names everywhere: confidence 0.21 against 0.125",
+        "off-topic but about 'Millbrook', which the handbook names everywhere: confidence 0.28 against 0.1",
 }
 
 
@@ -153,16 +153,12 @@ def seed_kb(shared_data, tmp_path_factory, encoder):
 
 SEED_WRONG_QUOTE = {
     "What does the fourth point say must be coordinated?":
-        "the long 'Fourthly, ... coordinate' sentence scores below one sharing 'must' and 'say' with the question",
-    "What did Wang call the cornerstone of national security?":
-        "the short 'Cybersecurity is a cornerstone ...' sentence ties (0.308 vs 0.310) with the long one after it",
-    "What is the third point about the international cyberspace?":
-        "'Thirdly, the international cyberspace must be safe and stable' ranks below a long quote of Wang's",
+        "the 'Fourthly, ... coordinate' sentence's chunk ranks 3rd of 4; a long quote sharing 'must' and "
+        "'saying' with the question, in the top chunk, wins",
 }
-# Right top quote, but confidence stays under the threshold for this news style (0.07 and 0.003 against 0.125).
-SEED_UNDER_CONFIDENT = {q: "top quote is right; confidence below the calibrated threshold" for q in (
-    "What is Wang Yi's position?", "Which news agencies reported the story?",
-)}
+# Right top quote, but confidence stays under the threshold: the dateline shares one word with the question.
+SEED_UNDER_CONFIDENT = {"Which news agencies reported the story?":
+                        "top quote is right; confidence 0.002 against the calibrated 0.1"}
 
 
 @pytest.mark.parametrize("row", _marked([r for r in SEED_QUESTIONS if not r.get("unanswerable")], SEED_WRONG_QUOTE),

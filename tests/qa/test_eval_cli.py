@@ -108,6 +108,11 @@ def test_question_set_against_an_index_and_bad_inputs(tmp_path, capsys, fake_enc
     code, result, _ = run_eval(capsys, qs, "--index", tmp_path / "idx", "--mode", "lexical")
     assert code == 0 and result["metrics"]["answer_recall@1"] == 1.0 and result["n_queries"] == 2
 
+    code, _, err = run_eval(capsys, qs, "--index", tmp_path / "idx", "--term-prior", "-1")
+    assert code == 1 and "term_prior" in err.strip().splitlines()[-1]
+    code, result, _ = run_eval(capsys, qs, "--index", tmp_path / "idx", "--mode", "lexical", "--term-prior", "0")
+    assert code == 0 and result["metrics"]["answer_recall@1"] == 1.0
+
     for bad, message in [(tmp_path / "nope.json", "no such file"), (tmp_path / "docs", "not a BEIR folder"),
                          (tmp_path / "docs" / "a.txt", "cannot evaluate")]:
         code, _, err = run_eval(capsys, bad)
