@@ -58,6 +58,23 @@ def test_hybrid_finds_rare_exact_terms_and_paraphrases(tmp_path, encoder):
     assert kb.search("kittens playing", k=1)[0].doc_id == "animals.txt"
 
 
+def test_in_a_small_index_lexical_search_weighs_words_by_their_english_rarity(tmp_path, fake_encoder):
+    from qa import RetrievalSettings
+
+    docs = tmp_path / "docs"
+    write(docs / "a-need.txt", "They get what they need in an open market.")
+    write(docs / "b-stone.txt", "Trust is the cornerstone of any club.")
+    write(docs / "c-meet.txt", "The club meets on the first Tuesday.")
+    kb = KnowledgeBase.build([docs], index_dir=tmp_path / "idx", encoder=fake_encoder, show_progress=False)
+    assert kb.retrieval.term_prior > 0
+    weighted = {p.doc_id: p.score for p in kb.search("what is the cornerstone", k=2, mode="lexical")}
+    plain = {p.doc_id: p.score for p in kb.search("what is the cornerstone", k=2, mode="lexical",
+                                                  retrieval=RetrievalSettings(term_prior=0))}
+    # Each word is in one of three documents: alone, the corpus cannot tell them apart.
+    assert plain["b-stone.txt"] / plain["a-need.txt"] < 1.1
+    assert weighted["b-stone.txt"] / weighted["a-need.txt"] > 1.2
+
+
 def test_duplicate_ids_are_refused(tmp_path, fake_encoder):
     from corpus import Document
     from qa import GroundQAError
