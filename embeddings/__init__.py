@@ -13,7 +13,7 @@ from embeddings.windows import WINDOW_TOKENS, load_windows, save_windows, window
 
 __all__ = [
     "DEFAULT_MODEL", "FORMAT_VERSION", "LEXICAL", "MODEL_PACKAGE", "VECTORS", "WINDOW_TOKENS", "Encoder",
-    "IndexMismatchError", "IndexNotFoundError", "LexicalIndex", "ModelNotFoundError", "PRIOR_CHUNKS", "TermPrior", "VectorIndex",
-    "atomic_folder", "load_windows", "model_name", "new_manifest", "read_manifest", "read_store",
+    "IndexMismatchError", "IndexNotFoundError", "LexicalIndex", "ModelNotFoundError", "PRIOR_CHUNKS", "TermPrior",
+    "VectorIndex", "atomic_folder", "load_windows", "model_name", "new_manifest", "read_manifest", "read_store",
     "resolve_model_path", "save_windows", "window_vectors", "write_manifest", "write_store",
 ]

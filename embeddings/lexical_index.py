@@ -61,8 +61,8 @@ class LexicalIndex:
         data, indices, indptr = (self._retriever.scores[key] for key in ("data", "indices", "indptr"))
         out = np.zeros(n, dtype=np.float64)
         for term in words:
-            i = self._vocab[term]
-            out[indices[indptr[i]:indptr[i + 1]]] += data[indptr[i]:indptr[i + 1]] * (idf.get(term, corpus_idf[term]) / corpus_idf[term])
+            postings = slice(indptr[self._vocab[term]], indptr[self._vocab[term] + 1])
+            out[indices[postings]] += data[postings] * (idf.get(term, corpus_idf[term]) / corpus_idf[term])
         return out.astype(np.float32)
 
     def idf(self, terms: Sequence[str]) -> dict[str, float]:

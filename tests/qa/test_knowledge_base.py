@@ -48,12 +48,19 @@ def test_bad_questions_raise_typed_errors(sample_kb):
         sample_kb.document("nope")
 
 
+def _kb_of(tmp_path, encoder, files: dict[str, str]) -> KnowledgeBase:
+    """An index of text files written here, one per (name, text)."""
+    for name, text in files.items():
+        write(tmp_path / "docs" / name, text)
+    return KnowledgeBase.build([tmp_path / "docs"], index_dir=tmp_path / "idx", encoder=encoder, show_progress=False)
+
+
 def test_hybrid_finds_rare_exact_terms_and_paraphrases(tmp_path, encoder):
-    docs = tmp_path / "docs"
-    write(docs / "codes.txt", "The error code XJ-4471 means the extractor motor overheated.")
-    write(docs / "animals.txt", "Young cats enjoy chasing string around the living room.")
-    write(docs / "other.txt", "The club meets on the first Tuesday of every month.")
-    kb = KnowledgeBase.build([docs], index_dir=tmp_path / "idx", encoder=encoder, show_progress=False)
+    kb = _kb_of(tmp_path, encoder, {
+        "codes.txt": "The error code XJ-4471 means the extractor motor overheated.",
+        "animals.txt": "Young cats enjoy chasing string around the living room.",
+        "other.txt": "The club meets on the first Tuesday of every month.",
+    })
     assert kb.search("XJ-4471", k=1)[0].doc_id == "codes.txt"
     assert kb.search("kittens playing", k=1)[0].doc_id == "animals.txt"
 
@@ -61,11 +68,11 @@ def test_hybrid_finds_rare_exact_terms_and_paraphrases(tmp_path, encoder):
 def test_in_a_small_index_lexical_search_weighs_words_by_their_english_rarity(tmp_path, fake_encoder):
     from qa import RetrievalSettings
 
-    docs = tmp_path / "docs"
-    write(docs / "a-need.txt", "They get what they need in an open market.")
-    write(docs / "b-stone.txt", "Trust is the cornerstone of any club.")
-    write(docs / "c-meet.txt", "The club meets on the first Tuesday.")
-    kb = KnowledgeBase.build([docs], index_dir=tmp_path / "idx", encoder=fake_encoder, show_progress=False)
+    kb = _kb_of(tmp_path, fake_encoder, {
+        "a-need.txt": "They get what they need in an open market.",
+        "b-stone.txt": "Trust is the cornerstone of any club.",
+        "c-meet.txt": "The club meets on the first Tuesday.",
+    })
     assert kb.retrieval.term_prior > 0
     weighted = {p.doc_id: p.score for p in kb.search("what is the cornerstone", k=2, mode="lexical")}
     plain = {p.doc_id: p.score for p in kb.search("what is the cornerstone", k=2, mode="lexical",
