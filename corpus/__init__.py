@@ -3,9 +3,10 @@
 from corpus.chunking import Chunk, ChunkingSettings, chunk_document, estimate_tokens
 from corpus.documents import Document, Page, load_documents, text_sha256
 from corpus.errors import DocumentError, GroundQAError
-from corpus.sentences import split_sentences, table_header
+from corpus.sentences import dateline_reading, enumeration_reading, split_sentences, table_header
 
 __all__ = [
     "Chunk", "ChunkingSettings", "Document", "DocumentError", "GroundQAError", "Page",
-    "chunk_document", "estimate_tokens", "load_documents", "split_sentences", "table_header", "text_sha256",
+    "chunk_document", "dateline_reading", "enumeration_reading", "estimate_tokens", "load_documents",
+    "split_sentences", "table_header", "text_sha256",
 ]

@@ -19,6 +19,19 @@ _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 _SENTENCE_END = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s)""")
 _NEXT_STARTS_SENTENCE = re.compile(r"""\s+["'“‘(\[]*[A-Z0-9À-Ý]""")
 _TABLE_SEPARATOR = re.compile(r"[ \t]*\|?[ \t]*:?-{3,}:?[ \t]*(\|[ \t]*:?-{3,}:?[ \t]*)*\|?[ \t]*$")
+# A news dateline opening a paragraph: an optional stamp ("date 2023-07-25"), the place in capitals
+# with an optional date ("LONDON, July 25"), the source in brackets, then the story: after a dash,
+# or, when the brackets hold a date ("(Sputnik - 25th July, 2023)"), right away.
+_DATELINE = re.compile(r"""
+    (?P<stamp>(?:[A-Za-z]+:?[ ])?\d[\d/.-]*[ ]+)?
+    (?P<place>[A-Z][A-Z'.-]+(?:[ ][A-Z][A-Z'.-]+){0,3}(?:,[ ][A-Z][\w.]*(?:[ ][\w.]+){0,2})?)
+    [ ]?\((?P<source>[^()\n]{2,80})\)
+    (?P<dash>[ ]*[-–—:]+)?
+    (?=[ ]+["“]?[A-Z]|$)""", re.X)
+# An enumerated point: "Firstly," ... "Tenthly,", "First," ... "Tenth,", "Finally,", "Lastly,".
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+_ENUMERATION = re.compile(r"(?P<ordinal>%s)(?:ly)?,[ ]|(?P<last>Finally|Lastly),[ ]"
+                          % "|".join(o.capitalize() for o in _ORDINALS))
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -71,6 +84,10 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _sentences_in_block(text: str, start: int, end: int) -> list[tuple[int, int]]:
     spans, sent_start = [], start
+    opening = dateline(text, start)
+    if opening and opening[1] < end:  # the dateline is a sentence of its own, not the story's first words
+        spans.append(opening)
+        sent_start = opening[1]
     block = text[start:end]
     for match in _SENTENCE_END.finditer(block):
         cut = start + match.end()
@@ -99,6 +116,39 @@ def _is_abbreviation(text: str, sent_start: int, dot: int) -> bool:
     if len(word) == 1 and word.isalpha() and word.isupper():
         return True  # an initial: "J. Smith"
     return word.lower() in ABBREVIATIONS
+
+
+def dateline(text: str, start: int) -> tuple[int, int] | None:
+    """The span of the news dateline ("BEIJING (Reuters) -") that opens the text at `start`, else None."""
+    match = _dateline_match(text, start)
+    return (start, match.end()) if match else None
+
+
+def dateline_reading(sentence: str) -> str | None:
+    """What a dateline says, in words a question uses: "BEIJING (Reuters) -" reads "This news story
+    was reported from BEIJING by Reuters." None when `sentence` is not a dateline."""
+    match = _dateline_match(sentence, 0)
+    if not match or match.end() != len(sentence):
+        return None
+    said = f"This news story was reported from {match.group('place')} by {match.group('source').strip()}"
+    return f"{said} ({match.group('stamp').strip()})." if match.group("stamp") else f"{said}."
+
+
+def _dateline_match(text: str, start: int) -> re.Match | None:
+    match = _DATELINE.match(text, start)
+    if not match or not (match.group("dash") or re.search(r"\d", match.group("source"))):
+        return None  # "NATO (North Atlantic Treaty Organization) Summit": brackets, but no dateline
+    return match
+
+
+def enumeration_reading(sentence: str) -> str | None:
+    """An enumerated point with its place spelled out: "Fourthly, ..." reads "The fourth point: Fourthly,
+    ...", so a question about "the fourth point" finds it. None when `sentence` is not one."""
+    match = _ENUMERATION.match(sentence)
+    if not match:
+        return None
+    place = match.group("ordinal").lower() if match.group("ordinal") else "last"
+    return f"The {place} point: {sentence}"
 
 
 def table_header(text: str, start: int) -> tuple[int, int] | None:

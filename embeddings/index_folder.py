@@ -18,7 +18,7 @@ from corpus.documents import Document, Page
 from embeddings.errors import IndexMismatchError, IndexNotFoundError
 
 FORMAT_NAME = "groundqa-index"
-FORMAT_VERSION = 2  # 2: sentence windows (windows.npz)
+FORMAT_VERSION = 3  # 2: sentence windows (windows.npz); 3: datelines split, conventions spelled out in sentence vectors
 MANIFEST = "manifest.json"
 STORE = "store.sqlite"
 VECTORS = "vectors.faiss"

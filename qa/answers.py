@@ -205,7 +205,7 @@ def sentence_features(question: str, question_terms: dict[str, float], dense: np
     """
     q_words = {w.lower() for w in _WORD.findall(question)}
     best_dense = float(dense.max()) if len(dense) else 0.0
-    top_passage = max((c.passage_score for c in candidates), default=1.0) or 1.0
+    top_passage = max((c.passage_score for c in candidates), default=0.0)
     lexical = np.array([coverage(question_terms, t) for t in sentence_terms])
     dense_rr = 1.0 / ranks(dense)
     lexical_rr = 1.0 / ranks(lexical)
@@ -215,7 +215,8 @@ def sentence_features(question: str, question_terms: dict[str, float], dense: np
         novel = sum(1 for w in words if w not in q_words) / len(words) if words else 0.0
         rows.append((
             float(d), float(d) - best_dense, lexical[i], coverage(question_terms, ctx),
-            c.passage_score / top_passage, 1.0 / c.passage_rank, c.passage_dense,
+            c.passage_score / top_passage if top_passage > 0 else 1.0,  # one passage, or all tied: each is the best
+            1.0 / c.passage_rank, c.passage_dense,
             answer_type_match(question, c.text, q_words), novel, math.log1p(len(words)),
             float(neighbor_dense[i]), dense_rr[i], lexical_rr[i], float(d) * lexical[i],
             math.log1p(sum(1 for t in question_terms if t in terms)), float(window_dense[i]),

@@ -10,7 +10,8 @@ from typing import Callable, Collection, Iterable, Iterator, Protocol, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from corpus import Chunk, ChunkingSettings, Document, chunk_document, load_documents, table_header
+from corpus import (Chunk, ChunkingSettings, Document, chunk_document, dateline_reading, enumeration_reading,
+                    load_documents, table_header)
 from embeddings import (
     LEXICAL, VECTORS, Encoder, IndexMismatchError, LexicalIndex, TermPrior, VectorIndex, atomic_folder,
     load_windows, model_name, new_manifest, read_manifest, read_store, save_windows, write_manifest, write_store,
@@ -507,10 +508,17 @@ def _encode_sentences(documents: Sequence[Document], spans, encoder: TextEncoder
 
 
 def scoring_text(text: str, start: int, end: int) -> str:
-    """What the answer scorer reads for the sentence `text[start:end]`: the sentence, and for a
-    table row the table's header row before it (the quote itself stays the row)."""
+    """What the answer scorer reads for the sentence `text[start:end]`; the quote itself stays the sentence.
+
+    Mostly the sentence; what a convention leaves implicit is spelled out: a table row is read
+    under its header row, a news dateline as who reported it from where, an enumerated point
+    ("Fourthly, ...") with its place in the list.
+    """
+    sentence = text[start:end]
     header = table_header(text, start)
-    return f"{text[header[0]:header[1]]}\n{text[start:end]}" if header else text[start:end]
+    if header:
+        return f"{text[header[0]:header[1]]}\n{sentence}"
+    return dateline_reading(sentence) or enumeration_reading(sentence) or sentence
 
 
 def _distinct_best(candidates: Sequence[Candidate], probabilities: np.ndarray) -> Iterator[int]:

@@ -1,6 +1,6 @@
 from hypothesis import given, settings, strategies as st
 
-from corpus import split_sentences, table_header
+from corpus import dateline_reading, enumeration_reading, split_sentences, table_header
 
 
 def sentences(text):
@@ -32,7 +32,7 @@ def test_wrapped_lines_stay_in_one_sentence():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from(list("ab .!?\n\"'#-1A") + ["Dr.", "U.S.", "e.g.", "\u00a0", "\t"]),
+@given(st.lists(st.sampled_from(list("ab .!?\n\"'#-1A()") + ["Dr.", "U.S.", "e.g.", "\u00a0", "\t", "OSLO", "2024"]),
                 max_size=200).map("".join))
 def test_spans_are_ordered_trimmed_and_cover_every_non_space_character(text):
     spans = split_sentences(text)
@@ -55,3 +55,36 @@ def test_a_table_body_row_knows_its_header_row():
     for not_a_body_row in ("| Caste", "|:---", "Development", "After"):
         assert table_header(text, text.index(not_a_body_row)) is None
     assert table_header("| a | b |\n| c | d |\n| e | f |", 20) is None  # no separator row: not a table
+
+
+def test_a_news_dateline_opening_a_paragraph_is_a_sentence_of_its_own():
+    assert sentences("BEIJING (Reuters) - China said on Monday it would act. It did.") == [
+        "BEIJING (Reuters) -", "China said on Monday it would act.", "It did."]
+    assert sentences("Intro line.\n\nNEW YORK, March 3 (AP) \u2014 Stocks fell.")[1:] == [
+        "NEW YORK, March 3 (AP) \u2014", "Stocks fell."]
+    assert sentences("date 2023-07-25 OSLO (Nordic Wire / Baltic Press - 2nd March, 2024) The minister spoke.") == [
+        "date 2023-07-25 OSLO (Nordic Wire / Baltic Press - 2nd March, 2024)", "The minister spoke."]
+
+
+def test_brackets_after_a_capitalised_word_are_not_a_dateline():
+    for text in ("NATO (North Atlantic Treaty Organization) Summit leaders met.",  # no dash, no date
+                 "WHO (World Health Organization, 2020) says masks help.",  # the story goes on in lower case
+                 "He said BEIJING (Reuters) - agreed.",  # not at a paragraph's start
+                 "The NASA (2019) report was late."):
+        assert sentences(text) == [text]
+
+
+def test_a_dateline_reads_as_who_reported_the_story_from_where():
+    assert dateline_reading("BEIJING (Reuters) -") == "This news story was reported from BEIJING by Reuters."
+    assert dateline_reading("date 2023-07-25 OSLO (Wire - 2nd March, 2024)") == (
+        "This news story was reported from OSLO by Wire - 2nd March, 2024 (date 2023-07-25).")
+    assert dateline_reading("BEIJING (Reuters) - China said so.") is None  # a whole sentence is not a dateline
+    assert dateline_reading("Reuters reported it.") is None
+
+
+def test_an_enumerated_point_reads_with_its_place_in_the_list():
+    assert enumeration_reading("Fourthly, it is essential.") == "The fourth point: Fourthly, it is essential."
+    assert enumeration_reading("Second, add water.") == "The second point: Second, add water."
+    assert enumeration_reading("Finally, close the hive.") == "The last point: Finally, close the hive."
+    for plain in ("First of all, smoke.", "Firstly smoke.", "The first frame."):
+        assert enumeration_reading(plain) is None

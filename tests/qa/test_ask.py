@@ -124,6 +124,55 @@ def test_a_table_row_is_scored_with_its_header_but_quoted_alone(tmp_path, encode
     assert top.text == row and kb.document(top.doc_id).text[top.start:top.end] == row
 
 
+NEWS = ("date 2024-03-02 OSLO (Nordic Wire / Baltic Press - 2nd March, 2024) Norway's fisheries minister "
+        "announced on Friday a three-point plan to protect coastal cod.\n\n"
+        "Firstly, quotas for coastal cod will be cut by a fifth next season, the minister said.\n\n"
+        "Secondly, every trawler must carry a satellite tracker from June.\n\n"
+        "Thirdly, the ministry will fund a research station in Tromso to count spawning fish.\n\n"
+        "The plan follows a survey that found the stock at its lowest level since 1990.")
+
+
+@pytest.fixture(scope="module")
+def news_kb(tmp_path_factory, encoder):
+    folder = tmp_path_factory.mktemp("news")
+    write(folder / "d" / "cod.txt", NEWS)
+    return KnowledgeBase.build([folder / "d"], index_dir=folder / "i", encoder=encoder, show_progress=False)
+
+
+def test_a_news_dateline_is_quoted_alone_and_read_as_who_reported_the_story(news_kb):
+    dateline = "date 2024-03-02 OSLO (Nordic Wire / Baltic Press - 2nd March, 2024)"
+    assert scoring_text(NEWS, 0, len(dateline)) == ("This news story was reported from OSLO by Nordic Wire / "
+                                                    "Baltic Press - 2nd March, 2024 (date 2024-03-02).")
+    answer = news_kb.ask("Which agency reported this story?")
+    assert not answer.abstained and answer.quotes[0].text == dateline
+    assert news_kb.verify(answer.quotes[0])
+    who = news_kb.ask("Who announced a plan to protect coastal cod?").quotes[0]
+    assert who.text.startswith("Norway's fisheries minister announced")  # the story's first sentence, without the dateline
+
+
+@pytest.mark.parametrize("question, point", [
+    ("What is the first point?", "Firstly, quotas"), ("What is the second point?", "Secondly, every trawler"),
+    ("What is the third point?", "Thirdly, the ministry"),
+    ("What does the third point say the ministry will fund?", "Thirdly, the ministry"),
+    pytest.param("What is the second point of the plan?", "Secondly, every trawler", marks=pytest.mark.xfail(
+        strict=True, reason="the story's first sentence names the 'three-point plan' and outscores the point")),
+])
+def test_an_enumerated_point_is_found_by_its_place_in_the_list(news_kb, question, point):
+    second = NEWS.index("Secondly")
+    assert scoring_text(NEWS, second, NEWS.index("\n", second)).startswith("The second point: Secondly, every")
+    answer = news_kb.ask(question)
+    assert not answer.abstained and answer.quotes[0].text.startswith(point), answer.quotes[0].text
+
+
+def test_a_one_passage_index_scores_its_passage_as_the_best(tmp_path, encoder):
+    write(tmp_path / "d" / "note.txt", "The club extractor is loaned for up to 3 days. Members book it by phone.")
+    kb = KnowledgeBase.build([tmp_path / "d"], index_dir=tmp_path / "i", encoder=encoder, show_progress=False)
+    passages, _, features = kb.sentence_candidates("How long is the extractor loaned?")
+    assert len(passages) == 1
+    assert np.all(features[:, FEATURES.index("passage_score")] == 1.0)  # not 0: min-max of one score
+    assert not kb.ask("How long is the extractor loaned?").abstained
+
+
 def test_bad_arguments(sample_kb):
     with pytest.raises(QuestionError):
         sample_kb.ask("")
@@ -151,17 +200,7 @@ def seed_kb(shared_data, tmp_path_factory, encoder):
                                encoder=encoder, show_progress=False)
 
 
-SEED_WRONG_QUOTE = {
-    "What does the fourth point say must be coordinated?":
-        "the 'Fourthly, ... coordinate' sentence's chunk ranks 3rd of 4; a long quote sharing 'must' and "
-        "'saying' with the question, in the top chunk, wins",
-}
-# Right top quote, but confidence stays under the threshold: the dateline shares one word with the question.
-SEED_UNDER_CONFIDENT = {"Which news agencies reported the story?":
-                        "top quote is right; confidence 0.002 against the calibrated 0.1"}
-
-
-@pytest.mark.parametrize("row", _marked([r for r in SEED_QUESTIONS if not r.get("unanswerable")], SEED_WRONG_QUOTE),
+@pytest.mark.parametrize("row", [r for r in SEED_QUESTIONS if not r.get("unanswerable")],
                          ids=lambda r: r["question"][:40])
 def test_seed_article_top_quote_holds_the_answer(seed_kb, row):
     top = seed_kb.ask(row["question"]).quotes[0]
@@ -169,8 +208,7 @@ def test_seed_article_top_quote_holds_the_answer(seed_kb, row):
     assert seed_kb.document(top.doc_id).text[top.start:top.end] == top.text
 
 
-@pytest.mark.parametrize("row", _marked([r for r in SEED_QUESTIONS if not r.get("unanswerable")],
-                                        {**SEED_UNDER_CONFIDENT, **SEED_WRONG_QUOTE}),
+@pytest.mark.parametrize("row", [r for r in SEED_QUESTIONS if not r.get("unanswerable")],
                          ids=lambda r: r["question"][:40])
 def test_seed_article_answerable_questions_are_answered(seed_kb, row):
     answer = seed_kb.ask(row["question"])
