@@ -215,7 +215,7 @@ def sentence_features(question: str, question_terms: dict[str, float], dense: np
         novel = sum(1 for w in words if w not in q_words) / len(words) if words else 0.0
         rows.append((
             float(d), float(d) - best_dense, lexical[i], coverage(question_terms, ctx),
-            c.passage_score / top_passage if top_passage > 0 else 1.0,  # one passage, or all tied: each is the best
+            c.passage_score / top_passage if top_passage > 0 else 1.0,  # no positive best (one passage, ties): all best
             1.0 / c.passage_rank, c.passage_dense,
             answer_type_match(question, c.text, q_words), novel, math.log1p(len(words)),
             float(neighbor_dense[i]), dense_rr[i], lexical_rr[i], float(d) * lexical[i],
