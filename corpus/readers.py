@@ -6,8 +6,9 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from corpus.documents import Document, Page
+from corpus.documents import Document
 from corpus.errors import DocumentError
+from corpus.pdf_reader import read_pdf
 
 # Beyond this share of undecodable bytes among non-ASCII ones, a file is not UTF-8 with a few bad
 # bytes but another encoding, and a single-byte code page reads it better.
@@ -94,6 +95,7 @@ class _VisibleText(HTMLParser):
         self._hidden = 0
         self._in_title = False
         self._in_h1 = False
+        self._bullet = False  # a list item opened and its "- " is not written yet
         self._tables: list[int] = []  # rows written so far, per open table (innermost last)
         self._row: list[list[str]] | None = None  # cells of the open row, each a list of text pieces
 
@@ -116,8 +118,7 @@ class _VisibleText(HTMLParser):
             self.parts.append("\n")
         elif tag in _BLOCK_TAGS:
             self.parts.append("\n\n" if tag != "li" else "\n")
-            if tag == "li":
-                self.parts.append("- ")
+            self._bullet = self._bullet or tag == "li"
         if tag == "h1" and self.first_h1 is None:
             self.first_h1, self._in_h1 = [], True
 
@@ -158,6 +159,9 @@ class _VisibleText(HTMLParser):
             if data.strip():
                 self.parts.append(f"\n{data}\n")
         elif self._row is None:
+            if self._bullet and data.strip():
+                self.parts.append("- ")
+                data, self._bullet = data.lstrip(), False
             self.parts.append(data)
         elif self._row:
             self._row[-1].append(data)
@@ -176,45 +180,63 @@ class _VisibleText(HTMLParser):
 
 
 def html_to_text(html: str) -> tuple[str | None, str]:
-    """(title, visible text) of an HTML page: scripts and styles dropped, blocks on their own lines."""
+    """(title, text) of an HTML page: its main content, without site menus, tables of contents,
+    sidebars and footers, blocks on their own lines; the whole visible text when no main content is
+    found (a tiny page)."""
+    page = _parse(html)
+    h1 = " ".join("".join(page.first_h1).split()) if page.first_h1 else ""
+    title = " ".join("".join(page.title).split()) or h1
+    visible = _tidy_lines("".join(page.parts))
+    main = main_content_html(html)
+    text = _tidy_lines("".join(_parse(main).parts)) if main else ""
+    if not text:
+        return title or None, visible
+    for headline in (h1, title):  # the page's headline, when the extractor took it for a banner
+        if (headline and headline not in text[:len(headline) + 200]
+                and re.search(rf"(?m)^{re.escape(headline)}$", visible)):
+            text = f"{headline}\n\n{text}"
+            break
+    return title or None, text
+
+
+def main_content_html(html: str) -> str | None:
+    """The page's main content as simplified HTML (headings, paragraphs, lists, tables, code), found
+    by trafilatura; None when it finds none.
+
+    trafilatura keeps headings only inside a content container it recognises; a page without an
+    <article> or <main> gets its body wrapped in an <article>, inside which navigation, menus and
+    tables of contents are pruned as usual. (SQLite's pages, for one, have neither.)
+    """
+    import trafilatura
+
+    tree = trafilatura.load_html(html) if html.strip() else None
+    if tree is None:
+        return None
+    for quote in tree.xpath("//blockquote[.//table]"):
+        quote.tag = "div"  # trafilatura flattens a table inside a quote into loose cells
+    body = tree.find("body")
+    if body is not None and not tree.xpath("//article|//main"):
+        article = body.makeelement("article", {})
+        article.text, body.text = body.text, None
+        article.extend(list(body))
+        body.append(article)
+    main = trafilatura.extract(tree, output_format="html", include_tables=True, include_comments=False,
+                               include_images=False, include_links=False, favor_recall=True,
+                               deduplicate=False, with_metadata=False)
+    # The output is pretty-printed: a newline and indentation between tags is layout, not text
+    # (text cannot hold a bare "<" or ">", so only tags match).
+    return re.sub(r">\n\s*<", "><", main) if main else None
+
+
+def _parse(html: str) -> _VisibleText:
     parser = _VisibleText()
     parser.feed(html)
     parser.close()
-    raw = "".join(parser.parts)
-    text = _tidy_lines(raw)
-    title = " ".join("".join(parser.title).split()) or (
-        " ".join("".join(parser.first_h1).split()) if parser.first_h1 else None)
-    return title or None, text
+    return parser
 
 
 def _tidy_lines(raw: str) -> str:
     """Collapse runs of spaces inside lines and keep at most one blank line between blocks."""
     lines = [" ".join(line.split()) for line in raw.split("\n")]
     text = "\n".join(lines)
-    text = re.sub(r"\n{3,}", "\n\n", text)
-    return re.sub(r"(?m)^-\n", "", text).strip()
-
-
-def read_pdf(data: bytes, *, doc_id: str, source: str, fallback_title: str) -> Document:
-    """Each page's text joined by a blank line, with every page's span recorded."""
-    import io
-
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        page_texts = [_tidy_lines((page.extract_text() or "").replace("\x00", "")) for page in reader.pages]
-        meta_title = (reader.metadata.title if reader.metadata else None) or ""
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
-        raise DocumentError(f"cannot read PDF {source}: {exc}") from exc
-    pages, parts, offset = [], [], 0
-    for number, page_text in enumerate(page_texts, start=1):
-        if parts:
-            parts.append("\n\n")
-            offset += 2
-        pages.append(Page(number, offset, offset + len(page_text)))
-        parts.append(page_text)
-        offset += len(page_text)
-    title = " ".join(str(meta_title).split()) or fallback_title
-    return Document(doc_id, source, title, "".join(parts), kind="pdf", encoding="pdf", pages=tuple(pages))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()

@@ -12,8 +12,20 @@ mon tue tues wed thu thur thurs fri sat sun rev sgt capt col lt cmdr adm pp p pa
 u.s u.k u.n e.u a.m p.m ph.d b.a m.a b.sc m.sc d.c a.d b.c no op ref refs tel approx viz incl
 """.split())
 
-# A line that starts a block of its own: a Markdown heading, a list item, a quote, a table row.
-_BLOCK_START = re.compile(r"[ \t]*(?:#{1,6}\s|[-*+•]\s|\d{1,3}[.)]\s|>|\|)")
+# A line that starts a block of its own: a Markdown heading, a list item ("- ", "1. ", "(a) "), a
+# quote, a table row.
+_BLOCK_START = re.compile(r"[ \t]*(?:#{1,6}\s|[-*+•]\s|\d{1,3}[.)]\s|\((?:\d{1,3}|[a-zA-Z]|[ivxlc]{1,5})\)\s|>|\|)")
+# A line that starts a block when the line above closed a clause: an item labelled by a letter or a
+# roman numeral ("a) ", "b. ", "iv) "), a field of an API reference ("Returns:", "name: ...",
+# "name (int): ...", "der len: ...", "name – ...").
+_ITEM_AFTER_CLAUSE = re.compile(r"""[ \t]*(?:
+    (?:[a-zA-Z]|[ivxlc]{2,5})[.)]\s
+    | [\w*.\[\]-]+(?:[ ][\w*.\[\]-]+){0,2}(?:[ ]\([^)\n]*\))?:(?:\s|$)
+    | [\w*.\[\]]+(?:[ ]\([^)\n]*\))?[ ](?:–|—|--?)[ ])""", re.X)
+# The end of a line that closes a clause: ". : ; ! ?" (before closing quotes), or "; and", ", or".
+_CLAUSE_END = re.compile(r"""(?:[.:;!?]|[;,][ \t]*(?:and|or))["'”’)\]]*[ \t]*$""")
+# The label opening a list item or a numbered heading, whose period ends no sentence: "2.", "b.", "iv.", "3.1.1.".
+_ITEM_LABEL = re.compile(r"[ \t]*(?:\d{1,3}(?:\.\d{1,3})*|[a-zA-Z]|[ivxlcIVXLC]{1,5})\.(?=[ \t]+\S)")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 # A candidate sentence end: terminal punctuation, optional closing quotes/brackets, then space.
 _SENTENCE_END = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s)""")
@@ -60,15 +72,17 @@ def _split_lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
     pieces, piece_start = [], start
     line_start = start
     heading_line = False
+    clause_closed = False
     while line_start < end:
         nl = text.find("\n", line_start, end)
         line_end = end if nl == -1 else nl
         line = text[line_start:line_end]
-        starts_block = bool(_BLOCK_START.match(line))
+        starts_block = bool(_BLOCK_START.match(line)) or (clause_closed and bool(_ITEM_AFTER_CLAUSE.match(line)))
         if line_start > piece_start and (starts_block or heading_line):
             pieces.append((piece_start, line_start))
             piece_start = line_start
         heading_line = line.lstrip().startswith("#")
+        clause_closed = bool(_CLAUSE_END.search(line))
         line_start = line_end + 1
     pieces.append((piece_start, end))
     return pieces
@@ -89,8 +103,11 @@ def _sentences_in_block(text: str, start: int, end: int) -> list[tuple[int, int]
         spans.append(opening)
         sent_start = opening[1]
     block = text[start:end]
+    label = _ITEM_LABEL.match(text, start, end)
     for match in _SENTENCE_END.finditer(block):
         cut = start + match.end()
+        if label and cut == label.end():
+            continue  # "2. You may modify ...": the item's label, not a sentence
         if not _NEXT_STARTS_SENTENCE.match(text, cut, end):
             continue
         if match.group().startswith(".") and _is_abbreviation(text, sent_start, start + match.start()):

@@ -18,7 +18,7 @@ from corpus.documents import Document, Page
 from embeddings.errors import IndexMismatchError, IndexNotFoundError
 
 FORMAT_NAME = "groundqa-index"
-FORMAT_VERSION = 3  # 2: sentence windows (windows.npz); 3: datelines split, conventions spelled out in sentence vectors
+FORMAT_VERSION = 4  # 2: sentence windows (windows.npz); 3: datelines split, conventions spelled out in sentence vectors; 4: main-content HTML, PDF via pdfium, enumeration labels, identifier part terms
 MANIFEST = "manifest.json"
 STORE = "store.sqlite"
 VECTORS = "vectors.faiss"

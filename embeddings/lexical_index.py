@@ -11,6 +11,12 @@ import numpy as np
 from embeddings.term_prior import TermPrior
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's own token pattern
+# A word, or an identifier whose pieces are joined by ".", "::" or "->": "Example.Group.id", "std::vector".
+_WORD = re.compile(r"\w+(?:(?:\.|::|->)\w+)*")
+_PIECE_SEPARATOR = re.compile(r"\.|::|->")
+# Where an identifier splits into its parts: "_", and camelCase ("asn1Decoding", "XMLHttpRequest").
+_PART_BOUNDARY = re.compile(r"_+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_CAMEL = re.compile(r"[a-z0-9][A-Z]")
 
 
 def _stemmer():
@@ -20,11 +26,35 @@ def _stemmer():
 
 
 def tokenize(texts: Sequence[str], stemmer=None) -> list[list[str]]:
-    """Lower-cased, stopword-free, stemmed word lists, as bm25s indexes them."""
+    """Lower-cased, stopword-free, stemmed word lists, as bm25s indexes them; an identifier also
+    gives its parts (see `identifier_terms`)."""
     import bm25s
 
-    return bm25s.tokenize(list(texts), lower=True, stopwords="en", stemmer=stemmer or _stemmer(),
+    texts = [_with_identifier_terms(text) for text in texts]
+    return bm25s.tokenize(texts, lower=True, stopwords="en", stemmer=stemmer or _stemmer(),
                           return_ids=False, show_progress=False)
+
+
+def identifier_terms(word: str) -> list[str]:
+    """The words an identifier adds to its own, so that it matches whole and by part.
+
+    "asn1_der_decoding" adds "asn1 der decoding" (bm25s keeps it whole); "Example.Group.id", which
+    bm25s reads as three words, adds "Example_Group_id" as the whole; "asn1Decoding" adds "asn1 Decoding".
+    A plain word adds nothing.
+    """
+    pieces = _PIECE_SEPARATOR.split(word)
+    added = []
+    if len(pieces) > 1 and max(len(p) for p in pieces) > 1:  # "e.g" or "U.S" is no identifier
+        added.append("_".join(pieces))
+    for piece in pieces:
+        if "_" in piece.strip("_") or _CAMEL.search(piece):
+            added.extend(part for part in _PART_BOUNDARY.split(piece) if part)
+    return added
+
+
+def _with_identifier_terms(text: str) -> str:
+    added = [term for word in _WORD.findall(text) for term in identifier_terms(word)]
+    return f"{text} {' '.join(added)}" if added else text
 
 
 class LexicalIndex:
@@ -74,11 +104,12 @@ class LexicalIndex:
         toward what general English predicts for the query's word (see embeddings.term_prior)."""
         if prior is None or prior.weight <= 0:
             return self.idf(tokenize([query], self._stemmer)[0])
-        words = _TOKEN.findall(query.lower())
+        # Each word, and each dotted identifier as a whole ("Example.Group"), which English never uses.
+        words = _TOKEN.findall(query) + [w for w in _WORD.findall(query) if _PIECE_SEPARATOR.search(w)]
         rates: dict[str, float] = {}
         for word, stems in zip(words, tokenize(words, self._stemmer)):
             for term in stems:
-                rates[term] = max(rates.get(term, 0.0), prior.chunk_rate(word))
+                rates[term] = max(rates.get(term, 0.0), prior.chunk_rate(word.lower()))
         n = self._retriever.scores["num_docs"]
         return {term: _lucene_idf(n + prior.weight, self._chunk_count(term) + prior.weight * rate)
                 for term, rate in rates.items()}

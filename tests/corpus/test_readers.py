@@ -112,3 +112,54 @@ def test_bundled_samples_cover_every_file_type():
     assert all(d.text.strip() and d.title for d in docs)
     pdf = next(d for d in docs if d.kind == "pdf")
     assert len(pdf.pages) >= 2
+
+
+_PARAGRAPH = ("The connection object owns every prepared statement, and closing it finalizes them in turn. "
+              "A program that opens a database should therefore keep one connection per thread of work.")
+_DOC_PAGE = f"""<!DOCTYPE html><html><head><title>Opening A Database</title></head><body>
+<nav class="menu"><ul><li><a href="/">Home</a></li><li><a href="/about">About</a></li>
+<li><a href="/docs">Documentation</a></li><li><a href="/download">Download</a></li></ul></nav>
+<div class="fancy_title">Opening A Database</div>
+<div class="toc" id="toc"><a href="#toc">Table Of Contents</a>
+<div><a href="#intro">1. Introduction</a></div><div><a href="#flags">2. Open flags</a></div></div>
+<h1 id="intro">1. Introduction</h1>
+<p>{_PARAGRAPH}</p>
+<p>The call sqlite3_open_v2 takes a file name, a handle and flags. It returns a result code that the
+caller must check before using the handle for anything else.</p>
+<h2 id="flags">2. Open flags</h2>
+<p>The flags say how the file is opened:</p>
+<ul><li><p>SQLITE_OPEN_READONLY opens the file for reading only.</p></li>
+<li>SQLITE_OPEN_READWRITE opens it for reading and writing.</li></ul>
+<blockquote><table><tr><th>Flag</th><th>Value</th></tr><tr><td>READONLY</td><td>0x01</td></tr>
+<tr><td>READWRITE</td><td>0x02</td></tr></table></blockquote>
+<pre>sqlite3 *db;
+int rc = sqlite3_open_v2("test.db", &amp;db, SQLITE_OPEN_READONLY, NULL);</pre>
+<p>{_PARAGRAPH.replace("connection", "handle")}</p>
+<div class="footer">This page last modified on 2024-01-01. Copyright Example Corp. All rights reserved.</div>
+</body></html>"""
+
+
+def test_html_main_content_drops_the_site_menu_the_toc_and_the_footer(tmp_path):
+    write(tmp_path / "open.html", _DOC_PAGE)
+    [doc] = load_documents([tmp_path / "open.html"])
+    assert doc.title == "Opening A Database"
+    assert doc.text.startswith("Opening A Database\n\n1. Introduction\n\nThe connection object")  # headline kept
+    for boilerplate in ("Home", "About", "Download", "Table Of Contents", "Copyright", "last modified"):
+        assert boilerplate not in doc.text
+    assert doc.text.count("2. Open flags") == 1  # the heading, not its TOC entry
+    assert "\n\n2. Open flags\n\nThe flags say how the file is opened:\n\n" in doc.text  # headings stay blocks
+    assert "\n- SQLITE_OPEN_READONLY opens the file for reading only.\n" in doc.text  # its <p> keeps the marker
+    assert "\n- SQLITE_OPEN_READWRITE opens it for reading and writing.\n" in doc.text
+    assert "| Flag | Value |\n|---|---|\n| READONLY | 0x01 |\n| READWRITE | 0x02 |" in doc.text  # even in a quote
+    assert 'sqlite3 *db;\nint rc = sqlite3_open_v2("test.db", &db, SQLITE_OPEN_READONLY, NULL);' in doc.text
+    sentences = [doc.text[s:e] for s, e in split_sentences(doc.text)]
+    assert "It returns a result code that the caller must check before using the handle for anything else." in sentences
+    assert "1. Introduction" in sentences and "2. Open flags" in sentences  # a numbered heading is not cut at "1."
+
+
+def test_html_without_main_content_falls_back_to_the_visible_text(tmp_path):
+    write(tmp_path / "tiny.html", "<html><head><title>Tiny</title></head><body><p>Hi.</p></body></html>")
+    write(tmp_path / "bare.htm", "<p>Just a fragment, with <b>bold</b> text.</p>")
+    docs = {d.doc_id: d for d in load_documents([tmp_path])}
+    assert (docs["tiny.html"].title, docs["tiny.html"].text) == ("Tiny", "Hi.")
+    assert (docs["bare.htm"].title, docs["bare.htm"].text) == ("bare", "Just a fragment, with bold text.")

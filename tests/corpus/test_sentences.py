@@ -88,3 +88,42 @@ def test_an_enumerated_point_reads_with_its_place_in_the_list():
     assert enumeration_reading("Finally, close the hive.") == "The last point: Finally, close the hive."
     for plain in ("First of all, smoke.", "Firstly smoke.", "The first frame."):
         assert enumeration_reading(plain) is None
+
+
+def test_legal_enumeration_items_are_sentences_of_their_own():
+    text = ("  2. You may modify your copy, provided that you meet these conditions:\n"
+            "    a) You must cause the modified files to carry notices\n"
+            "    stating that you changed them; and\n"
+            "    b) you must license the whole at no charge.\n"
+            "    (c) If the program is interactive, it must print a notice.\n"
+            "These requirements apply to the modified work.")
+    assert sentences(text) == [
+        "2. You may modify your copy, provided that you meet these conditions:",  # "2." is a label, not a sentence
+        "a) You must cause the modified files to carry notices\n    stating that you changed them; and",
+        "b) you must license the whole at no charge.",
+        "(c) If the program is interactive, it must print a notice.",
+        "These requirements apply to the modified work."]
+
+
+def test_numbered_headings_and_inline_enumerations_stay_whole():
+    assert sentences("3.1.1. Affinity Name Examples\n\niv. The fourth rule applies.") == [
+        "3.1.1. Affinity Name Examples", "iv. The fourth rule applies."]
+    inline = "The licensee must (a) keep the notices; (b) include the text; and (c) pay nothing."
+    assert sentences(inline) == [inline]
+
+
+def test_an_item_label_in_wrapped_prose_does_not_start_a_sentence():
+    text = "The value is stored in the\nkey: field of the record, which\na) callers never see."
+    assert sentences(text) == [text]  # neither line above closes a clause
+
+
+def test_api_reference_fields_read_as_sentences():
+    text = ("Parameters:\n    db – the database handle.\n    name – the table name.\n"
+            "Returns:\n    the number of rows\n\nArgs:\n    path (str): where the file is.\n"
+            "    mode: how to open it.\n\nReturns: the number of rows")
+    assert sentences(text) == ["Parameters:", "db – the database handle.", "name – the table name.",
+                               "Returns:\n    the number of rows", "Args:", "path (str): where the file is.",
+                               "mode: how to open it.", "Returns: the number of rows"]
+    pdf_layout = "der: DER data to decode.\nder len: Length of DER data.\nReturns: ASN1_SUCCESS on success."
+    assert sentences(pdf_layout) == ["der: DER data to decode.", "der len: Length of DER data.",
+                                     "Returns: ASN1_SUCCESS on success."]
