@@ -19,6 +19,9 @@ local folder, offline. txtai is configured so that only the system differs, not 
 
 txtai drops results whose score is <= 0 (dense cosine or BM25), so a run may hold fewer than k documents.
 
+Torch threads are the same for both systems, those of groundqa's Encoder unless told otherwise: all
+cores while indexing (batches), one thread per single query. The table prints them for every row.
+
 Smoke run (a small subset; never run the full corpus on a shared 2-core machine without need):
 
     .venv/bin/python benchmarks/peer_txtai.py --docs 300 --queries 30
@@ -34,6 +37,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -104,14 +108,22 @@ def _jsonable(value):
     return json.loads(json.dumps(value, default=str))
 
 
+def thread_settings(build_threads: int | None = None, query_threads: int | None = None) -> tuple[int, int]:
+    """Torch threads (build, query), defaulting to groundqa's Encoder: all cores for batches, 1 per query."""
+    return build_threads or os.cpu_count() or 1, query_threads or 1
+
+
 def run_txtai(documents: list[tuple[str, str]], queries: list[tuple[str, str]], *, model_path: str,
-              hybrid: bool, k: int = 100, exact: bool = True, threads: int | None = None) -> dict:
+              hybrid: bool, k: int = 100, exact: bool = True, threads: int | None = None,
+              build_threads: int | None = None, query_threads: int | None = None) -> dict:
     """Index `documents` (doc_id, text) with txtai, run `queries` (qid, text) one at a time, and time both.
 
     Returns {"build_s", "docs_per_s", "latency_ms": {"p50", "p95", "mean"}, "run": {qid: {doc_id: score}},
-    "config", "txtai_version", ...}. `config` is txtai's effective configuration after indexing (its
-    shortcuts expanded, e.g. hybrid's BM25 scoring); `requested_config` is what was passed in.
-    `threads`, when given, sets torch's intra-op threads (process-wide) before the model loads.
+    "config", "txtai_version", "build_threads", "query_threads", ...}. `config` is txtai's effective
+    configuration after indexing (its shortcuts expanded, e.g. hybrid's BM25 scoring); `requested_config`
+    is what was passed in. Torch's (process-wide) threads are set as groundqa's Encoder sets them
+    (`thread_settings`): `build_threads` while indexing, `query_threads` for the queries; `threads`, the
+    older name that benchmarks/retrieval_scifact.py passes, is the query threads and leaves the build alone.
     The first query is run once untimed first, so lazy set-up is not counted as query latency.
     """
     if not txtai_available():
@@ -119,18 +131,18 @@ def run_txtai(documents: list[tuple[str, str]], queries: list[tuple[str, str]], 
     import torch
     from txtai import Embeddings
 
-    if threads:
-        torch.set_num_threads(threads)
-
+    build_threads, query_threads = thread_settings(build_threads, query_threads or threads)
     requested = txtai_config(model_path, hybrid=hybrid, exact=exact)
     started = time.perf_counter()
     embeddings = Embeddings(copy.deepcopy(requested))
     load_s = time.perf_counter() - started
 
     try:
+        torch.set_num_threads(build_threads)
         started = time.perf_counter()
         embeddings.index([(str(doc_id), text, None) for doc_id, text in documents])
         build_s = time.perf_counter() - started
+        torch.set_num_threads(query_threads)
 
         fusion = None
         if embeddings.ann is not None and embeddings.scoring is not None:
@@ -169,12 +181,62 @@ def run_txtai(documents: list[tuple[str, str]], queries: list[tuple[str, str]], 
             "mean": statistics.fmean(latencies) if latencies else float("nan"),
         },
         "warmup_queries": min(WARMUP_QUERIES, len(queries)),
-        "torch_threads": torch.get_num_threads(),
+        "build_threads": build_threads,
+        "query_threads": query_threads,
         "fusion": fusion,
         "run": run,
         "config": effective,
         "requested_config": requested,
     }
+
+
+def run_groundqa(documents: list[tuple[str, str]], queries: list[tuple[str, str]], *, k: int = 100,
+                 build_threads: int | None = None, query_threads: int | None = None) -> list[dict]:
+    """groundqa on the same (doc_id, text) documents and queries, with the same torch threads as txtai.
+
+    One index, searched dense and hybrid; one result per mode, shaped like `run_txtai`'s.
+    """
+    from corpus import Document
+    from embeddings import Encoder
+    from qa import KnowledgeBase
+
+    build_threads, query_threads = thread_settings(build_threads, query_threads)
+    encoder = Encoder(batch_threads=build_threads, query_threads=query_threads)
+    docs = [Document(str(doc_id), f"corpus.jsonl#{doc_id}", "", text) for doc_id, text in documents]
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        kb = KnowledgeBase.from_documents(docs, index_dir=Path(tmp) / "index", encoder=encoder, show_progress=False)
+        build_s = time.perf_counter() - started
+        results = []
+        for mode in ("dense", "hybrid"):
+            for _, text in queries[:WARMUP_QUERIES]:
+                kb.search_documents(text, k=k, mode=mode)
+            run: dict[str, dict[str, float]] = {}
+            latencies: list[float] = []
+            for qid, text in queries:
+                started = time.perf_counter()
+                ranked = kb.search_documents(text, k=k, mode=mode)
+                latencies.append((time.perf_counter() - started) * 1000.0)
+                run[str(qid)] = dict(ranked)
+            latencies.sort()
+            results.append({
+                "system": f"groundqa-{mode}", "documents": len(documents), "queries": len(queries), "k": k,
+                "build_s": build_s, "docs_per_s": len(documents) / build_s if build_s > 0 else float("inf"),
+                "latency_ms": {"p50": _percentile(latencies, 0.50), "p95": _percentile(latencies, 0.95),
+                               "mean": statistics.fmean(latencies) if latencies else float("nan")},
+                "build_threads": encoder.batch_threads, "query_threads": encoder.query_threads, "run": run})
+    return results
+
+
+def table(results: list[dict]) -> str:
+    """Each system's quality, speed and torch threads as a Markdown table."""
+    lines = ["| system | nDCG@10 | build (s) | docs/s | query p50 (ms) | p95 (ms) | torch threads build / query |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        latency = r["latency_ms"]
+        lines.append(f"| {r['system']} | {r['ndcg@10']:.4f} | {r['build_s']:.2f} | {r['docs_per_s']:.1f} | "
+                     f"{latency['p50']:.1f} | {latency['p95']:.1f} | {r['build_threads']} / {r['query_threads']} |")
+    return "\n".join(lines)
 
 
 # --- SciFact subset loading and evaluation (smoke run) -------------------------------------------------
@@ -231,14 +293,16 @@ def ndcg_at_10(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="txtai on a SciFact subset, same model as groundqa")
+    parser = argparse.ArgumentParser(description="groundqa and txtai on a SciFact subset, same model and threads")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="BEIR SciFact folder")
     parser.add_argument("--docs", type=int, default=300, help="documents in the subset (relevant + filler)")
     parser.add_argument("--queries", type=int, default=30, help="first N test queries")
     parser.add_argument("--k", type=int, default=100, help="results per query")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch intra-op threads (default 1: on a shared 2-core machine, 2 threads make "
-                             "single-query latency jump tenfold when other work runs); 0 = torch's default")
+    parser.add_argument("--build-threads", type=int, default=0,
+                        help="torch threads while indexing, for both systems (default 0: all cores, as groundqa)")
+    parser.add_argument("--query-threads", type=int, default=1,
+                        help="torch threads per query, for both systems (default 1, as groundqa: on a shared "
+                             "2-core machine, 2 threads make single-query latency jump tenfold when other work runs)")
     parser.add_argument("--txtai-default-ann", action="store_true",
                         help="use txtai's default faiss layout (IVF above 5,000 vectors) instead of exact Flat")
     parser.add_argument("--json", type=Path, default=None, help="write the results (without runs) here")
@@ -254,19 +318,19 @@ def main(argv: list[str] | None = None) -> int:
     documents, queries, qrels = load_subset(args.data, args.docs, args.queries)
     print(f"SciFact subset: {len(documents)} documents, {len(queries)} queries; model {model_path}")
 
-    summaries = []
+    threads = {"build_threads": args.build_threads or None, "query_threads": args.query_threads or None}
+    results = run_groundqa(documents, queries, k=args.k, **threads)
     for hybrid in (False, True):
         result = run_txtai(documents, queries, model_path=model_path, hybrid=hybrid, k=args.k,
-                           exact=not args.txtai_default_ann, threads=args.threads or None)
+                           exact=not args.txtai_default_ann, **threads)
+        print(f"{result['system']}: load {result['load_s']:.2f}s, fusion {result['fusion']}")
+        results.append(result)
+    for result in results:
         result["ndcg@10"] = ndcg_at_10(qrels, result["run"])
-        latency = result["latency_ms"]
-        print(f"{result['system']:<13} nDCG@10 {result['ndcg@10']:.4f}  load {result['load_s']:.2f}s  "
-              f"build {result['build_s']:.2f}s ({result['docs_per_s']:.1f} docs/s)  "
-              f"query p50 {latency['p50']:.1f} ms  p95 {latency['p95']:.1f} ms  mean {latency['mean']:.1f} ms  "
-              f"(torch threads {result['torch_threads']}, fusion {result['fusion']})")
-        summaries.append({key: value for key, value in result.items() if key != "run"})
-    print(f"txtai {summaries[0]['txtai_version']}; config (hybrid): "
-          f"{json.dumps(summaries[1]['config'], sort_keys=True)}")
+    print(table(results))
+    summaries = [{key: value for key, value in r.items() if key != "run"} for r in results]
+    print(f"txtai {summaries[-1]['txtai_version']}; config (hybrid): "
+          f"{json.dumps(summaries[-1]['config'], sort_keys=True)}")
     if args.json:
         args.json.write_text(json.dumps(summaries, indent=2, sort_keys=True), encoding="utf-8")
     return 0

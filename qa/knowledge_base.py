@@ -448,7 +448,7 @@ class KnowledgeBase:
             lex = np.where(allowed, lex, -1.0).astype(np.float32)
         lex_ids = top_k(lex, n)
         if mode == "lexical":
-            lex_ids = lex_ids[lex[lex_ids] >= 0]
+            lex_ids = lex_ids[lex[lex_ids] > 0]
             return lex_ids, lex[lex_ids], None
         union = np.union1d(dense_ids, lex_ids[lex[lex_ids] > 0])
         fused = fuse(self._matrix[union] @ query, lex[union], settings)

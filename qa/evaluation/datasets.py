@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from corpus import Document
@@ -22,6 +22,8 @@ class Query:
     unanswerable: bool = False
     # SQuAD: the documents of the question's own article; asked without them, it has no answer
     own_documents: tuple[str, ...] = ()
+    # SQuAD 2.0 `is_impossible`: written to look answerable from its paragraph, so asked with all indexed
+    impossible: bool = False
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Dataset:
     kind: str  # "beir", "squad" or "questions"
     queries: list[Query]
     documents: list[Document] | None = None
+    squad2: bool = False  # a SQuAD 2.0 file (its questions carry `is_impossible`)
 
 
 def load_dataset(path: str | Path, *, split: str = "test", limit: int | None = None,
@@ -59,19 +62,44 @@ def _limit(dataset: Dataset, limit: int | None) -> Dataset:
         return dataset
     if limit < 1:
         raise EvaluationError(f"--limit must be at least 1, not {limit}")
-    return Dataset(dataset.name, dataset.kind, dataset.queries[:limit], dataset.documents)
+    return replace(dataset, queries=dataset.queries[:limit])
 
 
 def _read_jsonl(path: Path) -> list[dict]:
+    """The JSON value of each non-blank line."""
+    return [row for _, row in _numbered_jsonl(path)]
+
+
+def _numbered_jsonl(path: Path) -> list[tuple[str, object]]:
+    """The JSON value of each non-blank line, with "path:line" to name it in errors."""
     rows = []
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, start=1):
             if line.strip():
                 try:
-                    rows.append(json.loads(line))
+                    rows.append((f"{path}:{n}", json.loads(line)))
                 except ValueError as exc:
                     raise EvaluationError(f"{path}:{n}: not JSON ({exc})") from exc
     return rows
+
+
+_REQUIRED = object()
+
+
+def _field(row, key: str, kind, where: str, default=_REQUIRED):
+    """`row[key]` if it is of type `kind` (`default` when absent); else an EvaluationError naming `where`."""
+    if not isinstance(row, dict):
+        raise EvaluationError(f"{where}: expected a JSON object, found {type(row).__name__}")
+    value = row.get(key)
+    if value is None:
+        if default is _REQUIRED:
+            raise EvaluationError(f"{where}: no {key!r} field")
+        return default
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):  # JSON true is no id
+        wanted = " or ".join(k.__name__ for k in kinds)
+        raise EvaluationError(f"{where}: {key!r} is {type(value).__name__}, not {wanted}")
+    return value
 
 
 def load_beir(folder: Path, *, split: str = "test") -> Dataset:
@@ -80,9 +108,9 @@ def load_beir(folder: Path, *, split: str = "test") -> Dataset:
     if not qrels_path.is_file():
         found = sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))
         raise EvaluationError(f"no qrels/{split}.tsv in {folder} (splits here: {', '.join(found) or 'none'})")
-    documents = [Document(str(r["_id"]), f"{folder.name}/corpus.jsonl#{r['_id']}", r.get("title") or str(r["_id"]),
-                          r.get("text") or "", kind="txt") for r in _read_jsonl(folder / "corpus.jsonl")]
-    texts = {str(r["_id"]): r["text"] for r in _read_jsonl(folder / "queries.jsonl")}
+    documents = [_beir_document(folder, where, r) for where, r in _numbered_jsonl(folder / "corpus.jsonl")]
+    texts = {str(_field(r, "_id", (str, int), where)): _field(r, "text", str, where)
+             for where, r in _numbered_jsonl(folder / "queries.jsonl")}
     qrels: dict[str, dict[str, int]] = {}
     with qrels_path.open(encoding="utf-8") as f:
         for row in csv.reader(f, delimiter="\t"):
@@ -96,27 +124,46 @@ def load_beir(folder: Path, *, split: str = "test") -> Dataset:
     return Dataset(f"{folder.name} ({split})", "beir", queries, documents)
 
 
+def _beir_document(folder: Path, where: str, row) -> Document:
+    """A BEIR corpus row (_id, title, text) as a document."""
+    doc_id = str(_field(row, "_id", (str, int), where))
+    title = _field(row, "title", str, where, default="")
+    text = _field(row, "text", str, where, default="")
+    return Document(doc_id, f"{folder.name}/corpus.jsonl#{doc_id}", title or doc_id, text, kind="txt")
+
+
 def load_squad(path: Path, *, articles: int | None = None) -> Dataset:
     """SQuAD v1.1/v2: every paragraph becomes a document; each question's gold is its paragraph."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    except (ValueError, KeyError, TypeError) as exc:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
         raise EvaluationError(f"{path} is not SQuAD JSON (data[].paragraphs[].context/qas): {exc}") from exc
+    data = _field(data, "data", list, f"{path}")
     if articles is not None:
         data = data[:articles]
-    documents, queries = [], []
+    documents, queries, squad2 = [], [], False
     for a, article in enumerate(data):
-        title = str(article.get("title", f"article {a}")).replace("_", " ")
-        own = tuple(f"{a:03d}-{p:03d}" for p in range(len(article["paragraphs"])))
-        for p, para in enumerate(article["paragraphs"]):
-            doc_id = own[p]
-            documents.append(Document(doc_id, f"{path.name}#{title}/{p}", title, para["context"], kind="txt"))
-            for qa in para["qas"]:
-                answers = tuple(dict.fromkeys(ans["text"] for ans in qa.get("answers", [])))
-                queries.append(Query(str(qa["id"]), qa["question"], qrels={doc_id: 1}, answers=answers,
-                                     unanswerable=bool(qa.get("is_impossible")) or not answers,
-                                     own_documents=own))
-    return Dataset(path.name, "squad", queries, documents)
+        where = f"{path}: data[{a}]"
+        title = str(_field(article, "title", (str, int), where, default=f"article {a}")).replace("_", " ")
+        paragraphs = _field(article, "paragraphs", list, where)
+        own = tuple(f"{a:03d}-{p:03d}" for p in range(len(paragraphs)))
+        for p, para in enumerate(paragraphs):
+            doc_id, at = own[p], f"{where}.paragraphs[{p}]"
+            documents.append(Document(doc_id, f"{path.name}#{title}/{p}", title, _field(para, "context", str, at),
+                                      kind="txt"))
+            for q, qa in enumerate(_field(para, "qas", list, at)):
+                squad2 |= isinstance(qa, dict) and "is_impossible" in qa
+                queries.append(_squad_query(qa, f"{at}.qas[{q}]", doc_id, own))
+    return Dataset(path.name, "squad", queries, documents, squad2=squad2)
+
+
+def _squad_query(qa, where: str, doc_id: str, own: tuple[str, ...]) -> Query:
+    """One SQuAD question; `where` names it in errors."""
+    answers = _field(qa, "answers", list, where, default=[])
+    texts = tuple(dict.fromkeys(_field(ans, "text", str, f"{where}.answers[{i}]") for i, ans in enumerate(answers)))
+    impossible = _field(qa, "is_impossible", bool, where, default=False)
+    return Query(str(_field(qa, "id", (str, int), where)), _field(qa, "question", str, where), qrels={doc_id: 1},
+                 answers=texts, unanswerable=impossible or not texts, own_documents=own, impossible=impossible)
 
 
 def load_question_set(path: Path) -> Dataset:

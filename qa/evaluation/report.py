@@ -52,8 +52,18 @@ def _fmt(value) -> str:
     return "–" if value is None else f"{value:.4f}"
 
 
+# Metrics where a smaller value is the better one; every other metric is better higher.
+LOWER_IS_BETTER = ("abstain_rate_answerable",)
+
+
+def lower_is_better(name: str) -> bool:
+    """Whether a fall of metric `name` is an improvement: answerable abstention and any latency."""
+    return name in LOWER_IS_BETTER or "latency" in name or name.endswith(("_ms", "(ms)"))
+
+
 def compare(current: dict, baseline: dict, *, tolerance: float) -> tuple[list[str], bool]:
-    """Lines of per-metric differences against a baseline result, and whether any metric dropped too far."""
+    """Lines of per-metric differences against a baseline result, and whether any metric got worse
+    by more than `tolerance` (fell, or rose for a metric that is better lower)."""
     now, before = metrics_by_mode(current), metrics_by_mode(baseline)
     lines, regressed = [], False
     for mode, metrics in now.items():
@@ -65,10 +75,12 @@ def compare(current: dict, baseline: dict, *, tolerance: float) -> tuple[list[st
             if name not in old:
                 continue
             delta = value - old[name]
-            bad = delta < -tolerance
+            worse_by = delta if lower_is_better(name) else -delta
+            bad = worse_by > tolerance
             regressed |= bad
+            direction = ", lower is better" if lower_is_better(name) else ""
             flag = "  REGRESSION" if bad else ""
-            lines.append(f"{mode} {name}: {old[name]:.4f} -> {value:.4f} ({delta:+.4f}){flag}")
+            lines.append(f"{mode} {name}: {old[name]:.4f} -> {value:.4f} ({delta:+.4f}{direction}){flag}")
     return lines, regressed
 
 

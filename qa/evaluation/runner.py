@@ -79,19 +79,22 @@ def evaluate(kb: KnowledgeBase, dataset: Dataset, *, mode: str = "hybrid",
     """Ask every question of `dataset` in `mode` and average the metrics of its kind.
 
     With `answers` (question sets and SQuAD), each question also goes through `kb.ask`: quote
-    metrics, and abstention on answerable questions and on unanswerable ones (a SQuAD question
-    asked without its own article's paragraphs).
+    metrics, and abstention on answerable questions and on unanswerable ones. A SQuAD question is
+    also asked without its own article's paragraphs; in a SQuAD 2.0 file that abstention is
+    `abstain_rate_article_removed`, and `abstain_rate_unanswerable` is its `is_impossible`
+    questions', asked with every paragraph indexed.
     """
     if mode not in MODES:
         raise EvaluationError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)} or all")
     if not dataset.queries:
         raise EvaluationError(f"{dataset.name} has no questions to evaluate")
     score = _score_beir if dataset.kind == "beir" else _score_answers
+    removed = "abstain_rate_article_removed" if dataset.squad2 else "abstain_rate_unanswerable"
     rows, latencies, curves, ask_latencies = [], [], [], []
     for query in tqdm(dataset.queries, desc=f"Evaluating ({mode})", unit="q", disable=not show_progress):
         row, seconds, curve = score(kb, query, mode, retrieval)
         if answers and dataset.kind != "beir":
-            ask_latencies.extend(_score_quotes(kb, query, row, mode, retrieval, ask_k, threshold))
+            ask_latencies.extend(_score_quotes(kb, query, row, mode, retrieval, ask_k, threshold, removed))
         rows.append(row)
         latencies.append(seconds)
         if curve is not None:
@@ -107,13 +110,22 @@ def evaluate(kb: KnowledgeBase, dataset: Dataset, *, mode: str = "hybrid",
 
 
 def _score_quotes(kb: KnowledgeBase, query: Query, row: dict, mode: str, retrieval, k: int,
-                  threshold: float | None) -> list[float]:
-    """Add quote metrics to `row` from `kb.ask`; return the ask latencies measured."""
+                  threshold: float | None, removed_metric: str = "abstain_rate_unanswerable") -> list[float]:
+    """Add quote metrics to `row` from `kb.ask`; return the ask latencies measured.
+
+    An answerable SQuAD question is asked again without its own article, scored as `removed_metric`.
+    """
     metrics, seconds = row["metrics"], []
-    if not query.unanswerable:
+
+    def ask(exclude):
         start = time.perf_counter()
-        answer = kb.ask(query.text, k=k, mode=mode, retrieval=retrieval, threshold=threshold)
+        answer = kb.ask(query.text, k=k, mode=mode, retrieval=retrieval, threshold=threshold,
+                        exclude=exclude or None)
         seconds.append(time.perf_counter() - start)
+        return answer
+
+    if not query.unanswerable:
+        answer = ask(None)
         shown = [] if answer.abstained else [q.text for q in answer.quotes]
         rank = first_hit_rank(shown, query.answers)
         metrics["quote_answer_recall@1"] = hit_at_k(rank, 1)
@@ -122,13 +134,15 @@ def _score_quotes(kb: KnowledgeBase, query: Query, row: dict, mode: str, retriev
         row["answer"] = {"abstained": answer.abstained, "confidence": answer.confidence,
                          "quotes": [{"doc_id": q.doc_id, "start": q.start, "end": q.end, "text": q.text}
                                     for q in answer.quotes]}
-    if query.unanswerable or query.own_documents:
-        start = time.perf_counter()
-        answer = kb.ask(query.text, k=k, mode=mode, retrieval=retrieval, threshold=threshold,
-                        exclude=query.own_documents or None)
-        seconds.append(time.perf_counter() - start)
-        metrics["abstain_rate_unanswerable"] = float(answer.abstained)
-        row["unanswerable_answer"] = {"abstained": answer.abstained, "confidence": answer.confidence}
+    if query.impossible or (query.unanswerable and not query.own_documents):
+        answer, metric = ask(None), "abstain_rate_unanswerable"
+    elif query.own_documents:
+        answer, metric = ask(query.own_documents), removed_metric
+    else:
+        return seconds
+    metrics[metric] = float(answer.abstained)
+    key = "unanswerable_answer" if metric == "abstain_rate_unanswerable" else "article_removed_answer"
+    row[key] = {"abstained": answer.abstained, "confidence": answer.confidence}
     return seconds
 
 

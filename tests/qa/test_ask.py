@@ -30,6 +30,7 @@ def test_quotes_are_exact_slices_with_full_citations(sample_kb):
 
 def test_a_quote_is_one_or_a_few_whole_sentences(sample_kb):
     answer = sample_kb.ask("How often should colonies be inspected during swarm season?")
+    assert not answer.abstained and answer.quotes
     for q in answer.quotes:
         spans = {s for c in sample_kb.chunks if c.doc_id == q.doc_id for s in c.sentences}
         starts, ends = {a for a, _ in spans}, {b for _, b in spans}
@@ -108,6 +109,7 @@ def test_duplicate_files_give_each_sentence_once(tmp_path, encoder):
     write(tmp_path / "d" / "copy.md", text)
     kb = KnowledgeBase.build([tmp_path / "d"], index_dir=tmp_path / "i", encoder=encoder, show_progress=False)
     texts = [q.text for q in kb.ask("How long is the extractor loaned?").quotes]
+    assert texts.count("The club extractor is loaned for up to 3 days.") == 1, texts
     assert len(texts) == len(set(texts))
 
 

@@ -27,19 +27,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def served(sample_kb, encoder, tmp_path_factory):
-    """A server over a private copy of the sample index (uploads here must not touch `sample_kb`)."""
+def start_server(sample_kb, encoder, root, *, read_only: bool):
+    """A server over a private copy of the sample index in `root` (nothing here touches `sample_kb`)."""
     from qa import KnowledgeBase
 
-    root = tmp_path_factory.mktemp("chat-api")
     shutil.copytree(sample_kb.index_dir, root / "index")
     kb = KnowledgeBase.open(root / "index", encoder=encoder)
-    app = build_app(kb, upload_dir=root / "uploads", concurrency=4)
+    app = build_app(kb, upload_dir=root / "uploads", concurrency=4, read_only=read_only)
     app.queue()
     port = free_port()
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
-    yield app, f"http://127.0.0.1:{port}/", root
+    return app, f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="module")
+def served(sample_kb, encoder, tmp_path_factory):
+    """One read-only server for the tests that only ask: none of them can change what the next one sees."""
+    app, url = start_server(sample_kb, encoder, tmp_path_factory.mktemp("chat-api"), read_only=True)
+    yield app, url
+    app.close()
+
+
+@pytest.fixture
+def writable(sample_kb, encoder, tmp_path):
+    """A server of its own, with uploads, for one test: what it adds is gone with it."""
+    app, url = start_server(sample_kb, encoder, tmp_path / "server", read_only=False)
+    yield app, url, tmp_path / "server"
     app.close()
 
 
@@ -98,10 +111,11 @@ def test_ask_endpoint_returns_the_answer_as_json(client, sample_kb):
     assert "error" in client.predict("", api_name="/ask")
 
 
-def test_upload_then_ask_about_the_new_document(client, served, tmp_path):
-    from gradio_client import handle_file
+def test_upload_then_ask_about_the_new_document(writable, tmp_path):
+    from gradio_client import Client, handle_file
 
-    _, _, root = served
+    _, url, root = writable
+    client = Client(url, verbose=False)
     new = tmp_path / "zebra quartz <notes>.md"
     new.write_text("# Zebra quartz notes\n\nThe Tallow Creek zebra quartz mine opened in 1911 after a dry summer.\n"
                    "Its quartz shows black and white bands.\n")
@@ -121,6 +135,12 @@ def test_upload_then_ask_about_the_new_document(client, served, tmp_path):
     # The same file again changes nothing.
     again = client.predict([handle_file(str(new))], api_name="/upload")
     assert again["added"] == [] and "already indexed" in again["status"]
+
+
+def test_the_shared_server_still_serves_the_sample_index_alone(client, sample_kb):
+    """Run after the upload test: the document uploaded there is not on the server the other tests share."""
+    out = client.predict("When did the Tallow Creek zebra quartz mine open?", 10, "lexical", api_name="/search")
+    assert out["passages"] and {p["doc_id"] for p in out["passages"]} <= {d.doc_id for d in sample_kb.documents}
 
 
 def test_concurrent_questions_each_get_their_own_answer(served):
