@@ -62,11 +62,12 @@ def _holds_answer(text: str, answers) -> bool:
 
 
 def collect_small(kb: KnowledgeBase, queries, articles, *, k: int, seed: int, group_size: int = 5,
-                  desc: str = "small corpora") -> list[dict]:
+                  desc: str = "small corpora", record=None) -> list[dict]:
     """Asks against each article alone and against groups of `group_size` of its paragraphs.
 
     Each record: `features`, `labels` (sentence holds an answer), `answerable`, `chunks` (the
-    index's size in chunks) and `regime` ("article" or "group").
+    index's size in chunks) and `regime` ("article" or "group"). `record(small_kb, query,
+    answerable, exclude)`, when given, makes each ask's record instead (regime and chunks are added).
     """
     rng = np.random.default_rng(seed)
     encoder = cached_encoder(kb)
@@ -95,6 +96,10 @@ def collect_small(kb: KnowledgeBase, queries, articles, *, k: int, seed: int, gr
             n_chunks = len(small.chunks)  # the index's size, also when a few documents are excluded
 
             def ask(q, answerable, exclude=()):
+                if record is not None:
+                    records.append({**record(small, q, answerable, list(exclude) or None), "regime": regime,
+                                    "chunks": n_chunks})
+                    return
                 _, cands, feats = small.sentence_candidates(q.text, k, exclude=list(exclude) or None)
                 labels = np.array([answerable and _holds_answer(c.text, q.answers) for c in cands], dtype=bool)
                 records.append({"features": feats, "labels": labels, "answerable": answerable, "regime": regime,

@@ -76,7 +76,8 @@ def fit_ensemble(x: np.ndarray, y: np.ndarray, hidden: tuple[int, ...] = (), mem
     return Ensemble(tuple(fit_network(x, y, hidden, seed) for seed in range(members if hidden else 1)))
 
 
-def fit_network(x: np.ndarray, y: np.ndarray, hidden: tuple[int, ...] = (), seed: int = 0) -> Network:
+def fit_network(x: np.ndarray, y: np.ndarray, hidden: tuple[int, ...] = (), seed: int = 0,
+                sample_weight: np.ndarray | None = None) -> Network:
     """Standardize, then logistic regression (no hidden layer) or a small ReLU network; as a `Network`."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.neural_network import MLPClassifier
@@ -86,7 +87,7 @@ def fit_network(x: np.ndarray, y: np.ndarray, hidden: tuple[int, ...] = (), seed
     z = (x - mean) / scale
     hidden = tuple(hidden)
     if not hidden:
-        model = LogisticRegression(C=1.0, max_iter=3000).fit(z, y)
+        model = LogisticRegression(C=1.0, max_iter=3000).fit(z, y, sample_weight=sample_weight)
         layers = ((model.coef_.T.copy(), model.intercept_.copy()),)
     else:
         model = MLPClassifier(hidden_layer_sizes=hidden, alpha=1e-3, max_iter=400, early_stopping=True,

@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval mode (default hybrid)")
     p.add_argument("--threshold", type=float, default=None,
                    help="abstain below this confidence, 0..1 (default: the calibrated one)")
+    p.add_argument("--no-reader", action="store_true",
+                   help="answer with the bi-encoder scorer alone, without the reader that rereads its best "
+                        "candidates with the question (faster, less exact)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     p = command("show", "Print a stored document (its exact indexed text).", _show)
@@ -99,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", type=Path, default=None, metavar="DIR",
                    help="write report.md, metrics.json, per_query.jsonl and plots into DIR")
     p.add_argument("--baseline", type=Path, default=None, metavar="METRICS_JSON",
-                   help="compare with an earlier metrics.json; exit 3 when a metric drops by more than --tolerance")
-    p.add_argument("--tolerance", type=float, default=0.01, help="largest allowed metric drop (default 0.01)")
+                   help="compare with an earlier metrics.json; exit 3 when a metric moves the wrong way "
+                        "(a recall drops, answerable abstention rises) by more than --tolerance")
+    p.add_argument("--tolerance", type=float, default=0.01, help="largest allowed move the wrong way (default 0.01)")
     p.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
                    help="where data set indexes are cached (default $GROUNDQA_CACHE or ~/.cache/groundqa)")
     p.add_argument("--model", default=None, metavar="PATH_OR_NAME", help="model for data set indexes")
@@ -117,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="retrieval metrics only: skip `ask` (quote metrics and abstention)")
     p.add_argument("--ask-k", type=int, default=8, metavar="K", help="passages `ask` considers (default 8)")
     p.add_argument("--threshold", type=float, default=None, help="abstention threshold for `ask` (default calibrated)")
+    p.add_argument("--no-reader", action="store_true",
+                   help="answer with the bi-encoder scorer alone, as groundqa did before the reader")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = command("serve", "Start the web chat.", _serve)
@@ -162,7 +168,8 @@ def _search(args) -> int:
 
 def _ask(args) -> int:
     kb = _open(args)
-    answer = kb.ask(args.question, k=args.k, max_quotes=args.quotes, mode=args.mode, threshold=args.threshold)
+    answer = kb.ask(args.question, k=args.k, max_quotes=args.quotes, mode=args.mode, threshold=args.threshold,
+                    reader=not args.no_reader)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
@@ -233,10 +240,11 @@ def _eval(args) -> int:
         raise EvaluationError(str(exc)) from exc
     modes = MODES if args.mode == "all" else (args.mode,)
     runs = [evaluate(kb, dataset, mode=m, retrieval=retrieval, answers=not args.no_answers, ask_k=args.ask_k,
-                     threshold=args.threshold, show_progress=not args.quiet) for m in modes]
+                     threshold=args.threshold, reader=not args.no_reader, show_progress=not args.quiet)
+            for m in modes]
     settings = {"model": kb.manifest["model"]["name"], "index_id": kb.manifest["index_id"],
                 "chunking": kb.manifest["chunking"], "retrieval": retrieval.to_dict(), "split": args.split,
-                "limit": args.limit, "articles": args.articles}
+                "limit": args.limit, "articles": args.articles, "reader": not args.no_reader}
     result = result_json(dataset.name, len(dataset.queries), settings, runs)
     if args.report:
         write_report(args.report, result, runs)
@@ -252,7 +260,7 @@ def _eval(args) -> int:
         for line in lines:
             print(line, file=sys.stderr)
         if regressed:
-            print(f"groundqa: error: a metric dropped by more than {args.tolerance} against {args.baseline}",
+            print(f"groundqa: error: a metric moved the wrong way by more than {args.tolerance} against {args.baseline}",
                   file=sys.stderr)
             return EXIT_REGRESSION
     return 0

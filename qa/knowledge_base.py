@@ -10,8 +10,7 @@ from typing import Callable, Collection, Iterable, Iterator, Protocol, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from corpus import (Chunk, ChunkingSettings, Document, chunk_document, dateline_reading, enumeration_reading,
-                    load_documents, table_header)
+from corpus import Chunk, ChunkingSettings, Document, chunk_document, load_documents
 from embeddings import (
     LEXICAL, VECTORS, Encoder, IndexMismatchError, LexicalIndex, TermPrior, VectorIndex, atomic_folder,
     load_windows, model_name, new_manifest, read_manifest, read_store, save_windows, write_manifest, write_store,
@@ -20,8 +19,9 @@ from qa.answers import (
     FEATURES, Answer, AnswerModel, Candidate, Quote, default_answer_model, line_span,
     sentence_features,
 )
-from qa.errors import CitationError, GroundQAError, QuestionError, UnknownDocumentError
+from qa.errors import AnswerModelError, CitationError, GroundQAError, QuestionError, UnknownDocumentError
 from qa.passages import Passage
+from qa.reader import Reader, default_reader, reader_text, reread, scoring_text
 from qa.retrieval import MODES, RetrievalSettings, best_per_group, fuse, top_k
 
 DEFAULT_INDEX_DIR = ".groundqa"
@@ -221,8 +221,9 @@ class KnowledgeBase:
 
     @property
     def default_threshold(self) -> float:
-        """The calibrated abstention threshold `ask` uses when none is given."""
-        return default_answer_model().threshold
+        """The calibrated abstention threshold `ask` uses when none is given (the reader's, when shipped)."""
+        head = default_reader().head
+        return head.threshold if head is not None else default_answer_model().threshold
 
     # ----- reading ----------------------------------------------------------------------------
     @property
@@ -266,16 +267,25 @@ class KnowledgeBase:
 
     def ask(self, question: str, k: int = 8, *, max_quotes: int = 3, mode: str = "hybrid",
             threshold: float | None = None, retrieval: RetrievalSettings | None = None,
-            exclude: Collection[str] | None = None, answer_model: AnswerModel | None = None) -> Answer:
+            exclude: Collection[str] | None = None, answer_model: AnswerModel | None = None,
+            reader: Reader | None | bool = True) -> Answer:
         """The sentences of the `k` best passages that answer `question`, as verified quotes.
 
         `abstained` is true when no sentence is a credible answer (confidence below `threshold`,
-        default the calibrated one); the closest passages are returned either way.
+        default the calibrated one); the closest passages are returned either way. The bi-encoder
+        scorer picks candidates; the reader (`qa.reader`, a cross-encoder) rereads the best of them
+        with the question and decides; `reader=False` answers with the scorer alone.
         """
         if max_quotes < 1:
             raise QuestionError(f"max_quotes must be at least 1, not {max_quotes}")
         model = answer_model or default_answer_model()
-        threshold = model.threshold if threshold is None else threshold
+        if reader is True:
+            reader = default_reader()
+        head = reader.head if reader else None
+        if reader and head is None:
+            raise AnswerModelError("the reader has no calibrated head: rerun scripts/calibrate_reader.py")
+        if threshold is None:
+            threshold = head.threshold if head is not None else model.threshold
         if not 0.0 <= threshold <= 1.0:
             raise QuestionError(f"threshold {threshold} must be between 0 and 1")
         passages, candidates, features = self.sentence_candidates(question, k, mode=mode, retrieval=retrieval,
@@ -283,14 +293,17 @@ class KnowledgeBase:
         provenance = {"model": self.encoder.name, "index_id": self.manifest["index_id"],
                       "index_dir": str(self.index_dir), "mode": mode, "k": k,
                       "retrieval": (retrieval or self.retrieval).to_dict(), "threshold": threshold,
-                      "answer_model": model.provenance.get("name", "default")}
+                      "answer_model": model.provenance.get("name", "default"),
+                      "reader": reader.info.name if reader else None}
         if not candidates:
             return Answer(question, True, 0.0, (), passages, provenance)
         probabilities = model.scorer.predict(features)
         confidence = model.confidence_of(probabilities, features, len(self._chunks))
+        if reader:
+            probabilities, confidence = self._reread(question, candidates, features, probabilities, confidence, reader)
         quotes: list[Quote] = []
         for i in _distinct_best(candidates, probabilities):
-            quote = self._quote(candidates[i], float(probabilities[i]))
+            quote = self._quote(candidates[i], max(0.0, float(probabilities[i])))
             if any(q.doc_id == quote.doc_id and q.start <= quote.start and quote.end <= q.end for q in quotes):
                 continue  # already shown inside an earlier quote (a list item quoted with its lead-in)
             quotes.append(quote)
@@ -327,6 +340,22 @@ class KnowledgeBase:
                                      [set(t) for t in terms[:n]], [set(t) for t in terms[n:]],
                                      neighbor_dense, window_dense)
         return passages, candidates, features
+
+    def reader_text(self, candidate: Candidate) -> str:
+        """What the reader reads of a candidate: its document's title line, then the sentence."""
+        doc = self._documents[candidate.doc_id]
+        return reader_text(doc.title, doc.text, candidate.start, candidate.end)
+
+    def reader_context(self, candidate: Candidate) -> str:
+        """The text a question's specifics (its numbers) are looked up in: the title and the sentence's neighbourhood."""
+        return f"{self._documents[candidate.doc_id].title}\n{candidate.context}"
+
+    def _reread(self, question: str, candidates: Sequence[Candidate], features: np.ndarray,
+                probabilities: np.ndarray, scorer_confidence: float, reader: Reader) -> tuple[np.ndarray, float]:
+        """`qa.reader.reread` over these candidates, read as `reader_text` and `reader_context` give them."""
+        return reread(question, probabilities, features[:, FEATURES.index("lexical_context")], scorer_confidence,
+                      reader, len(self._chunks), lambda i: self.reader_text(candidates[i]),
+                      lambda i: self.reader_context(candidates[i]))
 
     def verify(self, quote: Quote) -> bool:
         """Whether `quote` still stands, word for word, at its place in the indexed document."""
@@ -505,20 +534,6 @@ def _encode_sentences(documents: Sequence[Document], spans, encoder: TextEncoder
     """Each sentence's vector and its window vectors (`embeddings.window_vectors`)."""
     texts = {d.doc_id: d.text for d in documents}
     return encoder.encode_windows([scoring_text(texts[d], a, b) for d, a, b in spans], show_progress=show_progress)
-
-
-def scoring_text(text: str, start: int, end: int) -> str:
-    """What the answer scorer reads for the sentence `text[start:end]`; the quote itself stays the sentence.
-
-    Mostly the sentence; what a convention leaves implicit is spelled out: a table row is read
-    under its header row, a news dateline as who reported it from where, an enumerated point
-    ("Fourthly, ...") with its place in the list.
-    """
-    sentence = text[start:end]
-    header = table_header(text, start)
-    if header:
-        return f"{text[header[0]:header[1]]}\n{sentence}"
-    return dateline_reading(sentence) or enumeration_reading(sentence) or sentence
 
 
 def _distinct_best(candidates: Sequence[Candidate], probabilities: np.ndarray) -> Iterator[int]:

@@ -75,14 +75,14 @@ def cached_knowledge_base(dataset: Dataset, *, cache_dir=None, model=None, chunk
 
 def evaluate(kb: KnowledgeBase, dataset: Dataset, *, mode: str = "hybrid",
              retrieval: RetrievalSettings | None = None, answers: bool = True, ask_k: int = ASK_K,
-             threshold: float | None = None, show_progress: bool = True) -> ModeRun:
+             threshold: float | None = None, reader: bool = True, show_progress: bool = True) -> ModeRun:
     """Ask every question of `dataset` in `mode` and average the metrics of its kind.
 
     With `answers` (question sets and SQuAD), each question also goes through `kb.ask`: quote
     metrics, and abstention on answerable questions and on unanswerable ones. A SQuAD question is
     also asked without its own article's paragraphs; in a SQuAD 2.0 file that abstention is
     `abstain_rate_article_removed`, and `abstain_rate_unanswerable` is its `is_impossible`
-    questions', asked with every paragraph indexed.
+    questions', asked with every paragraph indexed. `reader=False` answers with the bi-encoder scorer alone.
     """
     if mode not in MODES:
         raise EvaluationError(f"unknown mode {mode!r}: choose one of {', '.join(MODES)} or all")
@@ -94,7 +94,8 @@ def evaluate(kb: KnowledgeBase, dataset: Dataset, *, mode: str = "hybrid",
     for query in tqdm(dataset.queries, desc=f"Evaluating ({mode})", unit="q", disable=not show_progress):
         row, seconds, curve = score(kb, query, mode, retrieval)
         if answers and dataset.kind != "beir":
-            ask_latencies.extend(_score_quotes(kb, query, row, mode, retrieval, ask_k, threshold, removed))
+            ask_latencies.extend(_score_quotes(kb, query, row, mode, retrieval, ask_k, threshold, removed,
+                                                reader))
         rows.append(row)
         latencies.append(seconds)
         if curve is not None:
@@ -110,7 +111,8 @@ def evaluate(kb: KnowledgeBase, dataset: Dataset, *, mode: str = "hybrid",
 
 
 def _score_quotes(kb: KnowledgeBase, query: Query, row: dict, mode: str, retrieval, k: int,
-                  threshold: float | None, removed_metric: str = "abstain_rate_unanswerable") -> list[float]:
+                  threshold: float | None, removed_metric: str = "abstain_rate_unanswerable",
+                  reader: bool = True) -> list[float]:
     """Add quote metrics to `row` from `kb.ask`; return the ask latencies measured.
 
     An answerable SQuAD question is asked again without its own article, scored as `removed_metric`.
@@ -120,7 +122,7 @@ def _score_quotes(kb: KnowledgeBase, query: Query, row: dict, mode: str, retriev
     def ask(exclude):
         start = time.perf_counter()
         answer = kb.ask(query.text, k=k, mode=mode, retrieval=retrieval, threshold=threshold,
-                        exclude=exclude or None)
+                        exclude=exclude or None, reader=reader)
         seconds.append(time.perf_counter() - start)
         return answer
 

@@ -55,8 +55,6 @@ SAMPLE_MISSES = {
     "How many days after the egg is laid does a new queen emerge?":
         "the answer is a Markdown table row ('| Queen | day 3 | day 8 | day 16 |'); even read with its header "
         "row it scores below prose sentences about days after the egg is laid",
-    "Who is the secretary of the Millbrook Beekeepers' Association?":
-        "the scorer prefers the sentence repeating the association's name over the one naming the secretary",
     "What is the population of the town of Millbrook?":
         "off-topic but about 'Millbrook', which the handbook names everywhere: confidence 0.28 against 0.1",
 }
