@@ -157,6 +157,24 @@ def rates(done: dict[str, tuple[np.ndarray, np.ndarray]], threshold: float) -> d
     return out
 
 
+def reliability(done: dict[str, tuple[np.ndarray, np.ndarray]], bins: int = 5) -> dict[str, list[dict]]:
+    """Per answerable kind of ask: confidence bins, and how often the top quote held the answer there."""
+    edges = np.linspace(0, 1, bins + 1)
+    out = {}
+    for name, (conf, hit) in done.items():
+        if not is_answerable(name):
+            continue
+        rows = []
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            mask = (conf >= lo) & ((conf < hi) if hi < 1 else (conf <= hi))
+            if mask.any():
+                rows.append({"bin": f"{lo:.1f}-{hi:.1f}", "n": int(mask.sum()),
+                             "mean_confidence": round(float(conf[mask].mean()), 3),
+                             "top_quote_correct": round(float(hit[mask].mean()), 3)})
+        out[name] = rows
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reader", type=Path, default=READER_DIR, help="folder with the exported reader")
@@ -181,6 +199,7 @@ def main() -> None:
         threshold = float(max(ok)) if ok else 0.01
     head = ReaderHead(head.top_n, head.combine, head.confidence, round(threshold, 4))
     report = {"top_n": head.top_n, "threshold": head.threshold, "calibrate": rates(done, head.threshold),
+              "reliability": reliability(done),
               "curve": [{"threshold": float(t), **{k: round(float(np.mean(c < t)), 4) for k, (c, _) in done.items()}}
                         for t in np.round(np.linspace(0.05, 0.8, 16), 3)]}
     if args.split == "test":
