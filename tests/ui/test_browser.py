@@ -107,16 +107,32 @@ class Page:
         self.page.goto(url, wait_until="networkidle")
 
     def ask(self, question: str, expect: str) -> str:
-        """Type into the page's first text field, press Enter, wait for the answer; its text."""
+        """Type into the question box, press Enter, wait for the answer; its text."""
         answers = self.page.locator(".gq-answer")
         before = answers.count()
-        box = self.page.locator("textarea").first
+        box = self.page.locator("#gq-question textarea")
         box.fill(question)
         box.press("Enter")
         answers.nth(before).wait_for(timeout=120_000)
         text = answers.nth(before).inner_text()
         assert expect in text, text
         return text
+
+    def open_documents(self) -> None:
+        """Open the Documents panel. A click that lands before the page's scripts are ready is
+        lost on a loaded machine, so click again until the upload field shows (each wait 30 s)."""
+        upload = self.page.locator("#gq-upload")
+        for _ in range(4):
+            if upload.is_visible():
+                return
+            self.page.locator("#gq-documents > button").first.click()
+            try:
+                upload.wait_for(state="visible", timeout=30_000)
+                return
+            except Exception as exc:  # playwright's TimeoutError; the package is imported only when present
+                if type(exc).__name__ != "TimeoutError":
+                    raise
+        upload.wait_for(state="visible")
 
     def close(self):
         self.context.close()
@@ -207,7 +223,7 @@ def test_browser_hostile_documents_show_as_text_and_never_run(open_page, site):
     cited.locator(".gq-cite-link").first.click()
     page.wait_for_function("document.querySelector('#gq-source').innerText.includes('onerror=alert(7)')")
     assert HOSTILE_NAME in page.locator("#gq-source").inner_text()
-    page.locator("#gq-documents").click()
+    p.open_documents()
     assert HOSTILE_NAME in page.locator("#gq-doclist").inner_text()
     # Nothing from the documents became an element.
     assert page.locator("#gq-chat img, #gq-source img, #gq-doclist img").count() == 0
@@ -244,7 +260,7 @@ def test_browser_upload_a_file_then_ask_about_it(open_page, site, tmp_path):
     new = tmp_path / "lighthouse.md"
     new.write_text("# Lighthouse log\n\nThe Gull Point lighthouse was first lit on 3 March 1872 by keeper "
                    "Ada Brennan.\n")
-    page.locator("#gq-documents").click()
+    p.open_documents()
     page.locator("#gq-upload input[type=file]").set_input_files(str(new))
     page.locator("#gq-upload").get_by_text("lighthouse.md").first.wait_for()
     page.locator("#gq-add").click()
