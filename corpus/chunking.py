@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from typing import Callable
@@ -12,6 +13,9 @@ from corpus.sentences import split_sentences
 
 TokenCounter = Callable[[str], int]
 
+# A chunking unit holds at most this many characters per token of the chunk size (200 tokens: 2,400
+# characters); an ordinary sentence of that many tokens is well under it.
+MAX_CHARS_PER_TOKEN = 12
 _WORDPIECE_ESTIMATE = re.compile(r"\w+|[^\w\s]")
 
 
@@ -58,11 +62,13 @@ def chunk_document(
     never truncates a chunk. Consecutive chunks share `settings.overlap` sentences.
     """
     units = _fitting_units(doc.text, split_sentences(doc.text), settings.max_tokens, count_tokens)
+    max_chars = MAX_CHARS_PER_TOKEN * settings.max_tokens
     chunks: list[Chunk] = []
     first = 0
     while first < len(units):
         last, used = first, units[first][2]
-        while last + 1 < len(units) and used + units[last + 1][2] <= settings.max_tokens:
+        while (last + 1 < len(units) and used + units[last + 1][2] <= settings.max_tokens
+               and units[last + 1][1] - units[first][0] <= max_chars):
             last += 1
             used += units[last][2]
         start, end = units[first][0], units[last][1]
@@ -76,47 +82,61 @@ def chunk_document(
 
 def _next_first(units, first: int, last: int, settings: ChunkingSettings) -> int:
     """Where the next chunk starts: up to `overlap` sentences back, if the next sentence still fits."""
+    max_chars = MAX_CHARS_PER_TOKEN * settings.max_tokens
     for back in range(min(settings.overlap, last - first), 0, -1):
-        if sum(u[2] for u in units[last + 1 - back:last + 2]) <= settings.max_tokens:
+        if (sum(u[2] for u in units[last + 1 - back:last + 2]) <= settings.max_tokens
+                and units[last + 1][1] - units[last + 1 - back][0] <= max_chars):
             return last + 1 - back
     return last + 1
 
 
 def _fitting_units(text, spans, max_tokens, count_tokens) -> list[tuple[int, int, int]]:
-    """Sentence spans with their token counts; over-long sentences split at spaces to fit."""
+    """Sentence spans with their token counts; over-long sentences split at spaces to fit.
+
+    A unit also holds at most MAX_CHARS_PER_TOKEN * max_tokens characters, so that a line with no
+    sentence break, or one giant "word" the tokenizer reads as a single unknown token, stays bounded.
+    """
+    max_chars = MAX_CHARS_PER_TOKEN * max_tokens
     units = []
     for start, end in spans:
-        n = count_tokens(text[start:end])
-        if n <= max_tokens:
-            units.append((start, end, n))
-        else:
-            units.extend(_split_long(text, start, end, max_tokens, count_tokens))
+        if end - start <= max_chars:
+            n = count_tokens(text[start:end])
+            if n <= max_tokens:
+                units.append((start, end, n))
+                continue
+        units.extend(_split_long(text, start, end, max_tokens, max_chars, count_tokens))
     return units
 
 
-def _split_long(text, start, end, max_tokens, count_tokens) -> list[tuple[int, int, int]]:
+def _split_long(text, start, end, max_tokens, max_chars, count_tokens) -> list[tuple[int, int, int]]:
+    """Cut `text[start:end]` at spaces into the longest pieces that fit, each found by bisection
+    (every word is at least one token), so the cost grows with the pieces, not with the words."""
     words = [(m.start() + start, m.end() + start) for m in re.finditer(r"\S+", text[start:end])]
+    ends = [w[1] for w in words]
     pieces, first = [], 0
     while first < len(words):
-        last, used = first, count_tokens(text[words[first][0]:words[first][1]])
-        if used > max_tokens:  # one "word" longer than a chunk: cut it by characters
-            pieces.extend(_split_word(text, *words[first], max_tokens, count_tokens))
+        a, b = words[first]
+        if b - a > max_chars or count_tokens(text[a:b]) > max_tokens:  # one "word" longer than a unit
+            pieces.extend(_split_word(text, a, b, max_tokens, max_chars, count_tokens))
             first += 1
             continue
-        while last + 1 < len(words):
-            n = count_tokens(text[words[last + 1][0]:words[last + 1][1]])
-            if used + n > max_tokens:
-                break
-            last, used = last + 1, used + n
-        pieces.append((words[first][0], words[last][1], used))
-        first = last + 1
+        lo = first
+        hi = min(first + max_tokens, bisect.bisect_right(ends, a + max_chars)) - 1
+        while lo < hi:  # the last word such that the piece still fits
+            mid = (lo + hi + 1) // 2
+            if count_tokens(text[a:words[mid][1]]) <= max_tokens:
+                lo = mid
+            else:
+                hi = mid - 1
+        pieces.append((a, words[lo][1], count_tokens(text[a:words[lo][1]])))
+        first = lo + 1
     return pieces
 
 
-def _split_word(text, start, end, max_tokens, count_tokens) -> list[tuple[int, int, int]]:
+def _split_word(text, start, end, max_tokens, max_chars, count_tokens) -> list[tuple[int, int, int]]:
     pieces, pos = [], start
     while pos < end:
-        lo, hi = pos + 1, end
+        lo, hi = pos + 1, min(end, pos + max_chars)
         while lo < hi:  # longest prefix that fits
             mid = (lo + hi + 1) // 2
             if count_tokens(text[pos:mid]) <= max_tokens:

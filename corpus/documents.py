@@ -8,7 +8,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 from corpus.errors import DocumentError
 
@@ -65,43 +65,83 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
-def load_documents(paths: Iterable[str | os.PathLike], *, warn=None, prefix: str | None = None,
-                   skip_unreadable: bool = False) -> list[Document]:
-    """Load files and folders (recursively) of .txt, .md, .html/.htm and .pdf into documents.
+@dataclass(frozen=True)
+class SourceFile:
+    """A file found under the paths given, before it is read: its future doc_id and what tells a change."""
 
-    Unsupported files are skipped with a one-line warning (passed to `warn`, else logged); so are
-    unreadable ones with `skip_unreadable`. With `prefix` (e.g. "uploads/"), doc_id and source are
-    the prefix plus the file's name in its folder, instead of the path on this machine.
-    Raises DocumentError for a missing path or when nothing usable was found.
+    path: Path
+    doc_id: str
+    source: str
+    size: int
+    mtime_ns: int
+
+    @property
+    def resolved(self) -> str:
+        """The file's absolute path, which an index records to know where a document came from."""
+        return str(self.path.resolve())
+
+
+def find_files(paths: Iterable[str | os.PathLike], *, prefix: str | None = None,
+               skip: Callable[[Path, str], None] | None = None) -> list[SourceFile]:
+    """The supported files under `paths` (folders recursively, hidden entries and symlinked folders
+    left out), each with its doc_id. Unsupported files go to `skip(path, reason)`.
+
+    With `prefix` (e.g. "uploads/"), doc_id and source are the prefix plus the file's name in its
+    folder, instead of the path on this machine. Raises DocumentError for a path that does not exist.
     """
-    from corpus.readers import read_document
-
-    warn = warn or log.warning
-    files: list[tuple[Path, Path | None]] = []
+    skip = skip or (lambda path, reason: log.warning("skipped %s: %s", path, reason))
+    found: list[tuple[Path, Path | None]] = []
     for raw in paths:
         path = Path(raw)
         if not path.exists():
             raise DocumentError(f"no such file or folder: {raw}")
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path))
-            files.extend((p, path) for p in found)
+            found.extend((p, path) for p in sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path)))
         else:
-            files.append((path, None))
-
-    documents: list[Document] = []
+            found.append((path, None))
+    files: list[SourceFile] = []
     seen_ids: dict[str, int] = {}
-    for path, root in files:
+    for path, root in found:
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-            warn(f"skipped {path}: unsupported file type '{path.suffix or '(none)'}' "
-                 f"(supported: {', '.join(SUPPORTED_SUFFIXES)})")
+            skip(path, f"unsupported file type '{path.suffix or '(none)'}' (supported: {', '.join(SUPPORTED_SUFFIXES)})")
+            continue
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            skip(path, f"unreadable ({exc.strerror or exc})")
             continue
         doc_id = _unique((prefix or "") + _doc_id(path, root), seen_ids)
+        files.append(SourceFile(path, doc_id, doc_id if prefix else _display_path(path), stat.st_size,
+                                stat.st_mtime_ns))
+    return files
+
+
+def read_file(file: SourceFile, *, max_bytes: int | None = None) -> Document:
+    """The document of a found file; DocumentError says why a file gives none."""
+    from corpus.readers import read_document
+
+    return read_document(file.path, doc_id=file.doc_id, source=file.source, max_bytes=max_bytes)
+
+
+def load_documents(paths: Iterable[str | os.PathLike], *, warn=None, prefix: str | None = None,
+                   skip_unreadable: bool = False, max_bytes: int | None = None) -> list[Document]:
+    """Load files and folders (recursively) of .txt, .md, .html/.htm and .pdf into documents.
+
+    Unsupported files are skipped with a one-line warning (passed to `warn`, else logged); so are
+    unusable ones (empty, binary, corrupt, too large: see `corpus.readers.read_document`) with
+    `skip_unreadable`. `prefix` is `find_files`'. Raises DocumentError for a missing path, for an
+    unusable file without `skip_unreadable`, or when nothing usable was found.
+    """
+    warn = warn or log.warning
+    skip = lambda path, reason: warn(f"skipped {path}: {reason}")  # noqa: E731
+    documents: list[Document] = []
+    for file in find_files(paths, prefix=prefix, skip=skip):
         try:
-            documents.append(read_document(path, doc_id=doc_id, source=doc_id if prefix else _display_path(path)))
+            documents.append(read_file(file, max_bytes=max_bytes))
         except DocumentError as exc:
             if not skip_unreadable:
-                raise
-            warn(f"skipped {path}: {exc}")
+                raise DocumentError(f"{file.path}: {exc}") from exc
+            skip(file.path, str(exc))
     if not documents:
         names = ", ".join(str(p) for p in paths)
         raise DocumentError(f"no usable documents in {names} (supported: {', '.join(SUPPORTED_SUFFIXES)})")

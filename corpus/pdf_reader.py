@@ -61,14 +61,18 @@ def read_pdf(data: bytes, *, doc_id: str, source: str, fallback_title: str) -> D
         try:
             pdf = pdfium.PdfDocument(data)
         except pdfium.PdfiumError as exc:
-            raise DocumentError(f"cannot read PDF {source}: {exc}") from exc
+            if "password" in str(exc).lower():
+                raise DocumentError("encrypted PDF: it needs a password") from exc
+            raise DocumentError(f"corrupt PDF ({str(exc).rstrip('.')})") from exc
         try:
             pages = [_page_lines(pdf[i]) for i in range(len(pdf))]
             meta_title = pdf.get_metadata_value("Title") or ""
         except pdfium.PdfiumError as exc:
-            raise DocumentError(f"cannot read PDF {source}: {exc}") from exc
+            raise DocumentError(f"corrupt PDF ({str(exc).rstrip('.')})") from exc
         finally:
             pdf.close()
+    if not any(pages):
+        raise DocumentError(f"PDF with no text layer ({len(pages)} pages of images?): nothing to quote")
     pages = drop_running_heads(pages)
     layout = Layout.of(pages)
     page_texts = [page_text(lines, layout) for lines in pages]

@@ -15,16 +15,47 @@ from corpus.pdf_reader import read_pdf
 _MAX_BAD_UTF8_SHARE = 0.1
 
 
-def read_document(path: Path, *, doc_id: str, source: str) -> Document:
-    """Read `path` by its suffix; raise DocumentError when the file cannot be read."""
+def read_document(path: Path, *, doc_id: str, source: str, max_bytes: int | None = None) -> Document:
+    """Read `path` by its suffix; raise DocumentError, saying why, for a file that gives no usable text.
+
+    Refused: unreadable, empty, larger than `max_bytes`, binary content under a text suffix, a
+    corrupt or encrypted PDF or one without a text layer, and any file whose text is only whitespace.
+    """
     suffix = path.suffix.lower()
     try:
+        size = path.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            raise DocumentError(f"too large ({size / 1e6:.3g} MB; the limit is {max_bytes / 1e6:g} MB)")
         data = path.read_bytes()
     except OSError as exc:
-        raise DocumentError(f"cannot read {source}: {exc.strerror or exc}") from exc
+        raise DocumentError(f"unreadable ({exc.strerror or exc})") from exc
+    if not data.strip():
+        raise DocumentError("empty file")
     if suffix == ".pdf":
-        return read_pdf(data, doc_id=doc_id, source=source, fallback_title=path.stem)
+        document = read_pdf(data, doc_id=doc_id, source=source, fallback_title=path.stem)
+        if not document.text.strip():
+            raise DocumentError("PDF with no text layer: nothing to quote")
+        return document
     text, encoding = decode_text(data)
+    if looks_binary(text):
+        raise DocumentError(f"binary content, not {suffix.lstrip('.') or 'text'}")
+    document = _read_text(path, suffix, doc_id, source, text, encoding)
+    if not document.text.strip():
+        raise DocumentError("no visible text")
+    return document
+
+
+def looks_binary(text: str, *, sample: int = 65536) -> bool:
+    """Whether decoded file text is really binary data: NULs, or many control characters
+    (over 1 in 20 of the first `sample`), which no text document has."""
+    head = text[:sample]
+    if "\x00" in head:
+        return True
+    control = sum(1 for ch in head if (ord(ch) < 32 and ch not in "\t\n\r\f\v") or 0x7f <= ord(ch) < 0xa0)
+    return control > len(head) / 20
+
+
+def _read_text(path: Path, suffix: str, doc_id: str, source: str, text: str, encoding: str) -> Document:
     if suffix in (".html", ".htm"):
         title, visible = html_to_text(text)
         return Document(doc_id, source, title or path.stem, visible, kind="html", encoding=encoding)

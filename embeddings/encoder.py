@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -50,6 +51,26 @@ def model_name(model: str | os.PathLike | None) -> str:
     return str(resolve_model_path(model))
 
 
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Load a model without transformers' "Loading weights" bar and advice on the user's terminal."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    bar, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bar:
+            hf_logging.enable_progress_bar()
+
+
 class Encoder:
     """Turns texts into L2-normalized float32 vectors with a sentence-transformers model, offline.
 
@@ -73,7 +94,8 @@ class Encoder:
         self.batch_threads = batch_threads or os.cpu_count() or 1
         self.query_threads = query_threads
         try:
-            self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+            with quiet_loading():
+                self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ModelNotFoundError(f"cannot load the model at {path}: {exc}") from exc
         self._model.eval()

@@ -17,3 +17,11 @@ class IndexNotFoundError(IndexError_):
 
 class IndexMismatchError(IndexError_):
     """The index was written by another format version or model than the one running now."""
+
+
+class IndexBusyError(IndexError_):
+    """Another process is writing the index, and the caller chose not to wait."""
+
+
+class IndexDamagedError(IndexError_):
+    """A file of the index is missing, truncated, edited or unreadable: it must be rebuilt."""

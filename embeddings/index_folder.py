@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -15,11 +16,14 @@ from typing import Iterator, Sequence
 
 from corpus.chunking import Chunk
 from corpus.documents import Document, Page
-from embeddings.errors import IndexMismatchError, IndexNotFoundError
+from embeddings.errors import IndexDamagedError, IndexMismatchError, IndexNotFoundError
 
 FORMAT_NAME = "groundqa-index"
 FORMAT_VERSION = 4  # 2: sentence windows (windows.npz); 3: datelines split, conventions spelled out in sentence vectors; 4: main-content HTML, PDF via pdfium, enumeration labels, identifier part terms
 MANIFEST = "manifest.json"
+MANIFEST_CHECKSUM = "manifest.sha256"
+# Opening an index checks its files' contents (not only their sizes) up to this many bytes in all.
+HASH_LIMIT = 64 * 1024 * 1024
 STORE = "store.sqlite"
 VECTORS = "vectors.faiss"
 LEXICAL = "lexical"
@@ -82,7 +86,7 @@ def _swap_in(new: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _recover(target: Path) -> None:
+def recover(target: Path) -> None:
     """Finish a swap that was cut between its two renames: bring the previous index back."""
     if target.exists():
         return
@@ -92,21 +96,72 @@ def _recover(target: Path) -> None:
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:
-    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    """The manifest, last: with every other file's size and SHA-256, and its own SHA-256 beside it."""
+    manifest = {**manifest, "checksums": file_checksums(folder)}
+    text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+    (folder / MANIFEST).write_text(text, encoding="utf-8")
+    (folder / MANIFEST_CHECKSUM).write_text(_sha256(text.encode("utf-8")) + "\n", encoding="ascii")
+
+
+def file_checksums(folder: Path) -> dict[str, dict]:
+    """Size and SHA-256 of every file under `folder`, by POSIX path relative to it."""
+    return {p.relative_to(folder).as_posix(): {"size": p.stat().st_size, "sha256": _file_sha256(p)}
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.name not in (MANIFEST, MANIFEST_CHECKSUM)}
+
+
+def verify_files(folder: Path, manifest: dict, *, hash_limit: int | None = None) -> None:
+    """Raise IndexDamagedError when a file the manifest lists is missing or not what was written.
+
+    Sizes are always checked; contents too (SHA-256) when all files together hold at most
+    `hash_limit` bytes, so that opening a large index stays quick.
+    """
+    checksums = manifest.get("checksums", {})
+    deep = sum(c["size"] for c in checksums.values()) <= (HASH_LIMIT if hash_limit is None else hash_limit)
+    for name, expected in checksums.items():
+        path = folder / name
+        try:
+            size = path.stat().st_size
+        except OSError:
+            raise _damaged(folder, f"{name} is missing") from None
+        if size != expected["size"]:
+            raise _damaged(folder, f"{name} has {size} bytes, {expected['size']} were written")
+        if deep and _file_sha256(path) != expected["sha256"]:
+            raise _damaged(folder, f"{name} is not the file that was written (checksum differs)")
+
+
+def _damaged(folder: Path, why: str) -> IndexDamagedError:
+    return IndexDamagedError(f"the index at {folder} is damaged ({why}): rebuild it with "
+                             f"`groundqa index PATH... --rebuild --index {folder}`")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def read_manifest(folder: Path, *, expected_dimension: int | None = None) -> dict:
     """The manifest of the index at `folder`, checked against this code's format version."""
     folder = Path(folder)
-    _recover(folder)
+    recover(folder)
     path = folder / MANIFEST
     if not path.is_file():
         raise IndexNotFoundError(
             f"no index at {folder}: build one with `groundqa index PATH... --index {folder}`")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        manifest = json.loads(raw.decode("utf-8"))
     except (OSError, ValueError) as exc:
-        raise IndexMismatchError(f"unreadable manifest {path} ({exc}): rebuild with `groundqa index`") from exc
+        raise _damaged(folder, f"unreadable manifest: {exc}") from exc
+    checksum = folder / MANIFEST_CHECKSUM
+    if checksum.is_file() and checksum.read_text(encoding="ascii").strip() != _sha256(raw):
+        raise _damaged(folder, f"{MANIFEST} was edited after it was written")
     if manifest.get("format") != FORMAT_NAME or manifest.get("format_version") != FORMAT_VERSION:
         raise IndexMismatchError(
             f"index at {folder} has format {manifest.get('format')!r} version "

@@ -28,7 +28,7 @@ from typing import Sequence
 
 import numpy as np
 
-from embeddings.encoder import model_name, resolve_model_path
+from embeddings.encoder import model_name, quiet_loading, resolve_model_path
 from embeddings.errors import ModelNotFoundError
 from embeddings.windows import window_vectors
 
@@ -184,7 +184,8 @@ def _export(model_path: Path, layout: _Layout, target: Path, *, quantize: bool) 
     from sentence_transformers import SentenceTransformer
 
     try:
-        st_model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
+        with quiet_loading():
+            st_model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
     except (OSError, ValueError) as exc:
         raise ModelNotFoundError(f"cannot load the model at {model_path}: {_one_line(exc)}") from exc
     first = st_model[0]

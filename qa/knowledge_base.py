@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Collection, Iterable, Iterator, Protocol, Sequence
@@ -12,9 +14,13 @@ from tqdm.auto import tqdm
 
 from corpus import Chunk, ChunkingSettings, Document, chunk_document, load_documents
 from embeddings import (
-    LEXICAL, VECTORS, Encoder, IndexMismatchError, LexicalIndex, TermPrior, VectorIndex, atomic_folder,
+    LEXICAL, VECTORS, IndexMismatchError, LexicalIndex, TermPrior, VectorIndex, atomic_folder,
     load_windows, model_name, new_manifest, read_manifest, read_store, save_windows, write_manifest, write_store,
 )
+from embeddings.backends import DEFAULT_BACKEND, load_encoder
+from embeddings.errors import IndexDamagedError
+from embeddings.index_folder import verify_files
+from embeddings.lock import writer_lock
 from qa.answers import (
     FEATURES, Answer, AnswerModel, Candidate, Quote, default_answer_model, line_span,
     sentence_features,
@@ -47,6 +53,19 @@ class TextEncoder(Protocol):
     def encode_query(self, text: str) -> np.ndarray: ...
 
 
+def _check_encoder(index_dir: Path, manifest: dict, encoder: TextEncoder) -> None:
+    """Refuse an encoder whose vectors are not the index's."""
+    built_with = manifest["model"]["name"]
+    if encoder.name != built_with:
+        raise IndexMismatchError(
+            f"index at {index_dir} was built with model {built_with!r} but the encoder is "
+            f"{encoder.name!r}: rebuild the index with that model")
+    if encoder.dimension != manifest["model"]["dimension"]:
+        raise IndexMismatchError(
+            f"index at {index_dir} holds {manifest['model']['dimension']}-dimensional vectors but "
+            f"the model gives {encoder.dimension}: rebuild it with `groundqa index`")
+
+
 def default_index_dir() -> Path:
     """`GROUNDQA_INDEX` when set, else `./.groundqa`."""
     return Path(os.environ.get("GROUNDQA_INDEX") or DEFAULT_INDEX_DIR)
@@ -56,14 +75,16 @@ class KnowledgeBase:
     """Documents, their chunks, a FAISS index and a BM25 index, loaded from one index folder."""
 
     def __init__(self, index_dir: Path, manifest: dict, documents: list[Document], chunks: list[Chunk],
-                 vectors: VectorIndex, lexical: LexicalIndex, encoder: TextEncoder,
+                 vectors: VectorIndex, lexical: LexicalIndex, encoder: TextEncoder | Callable[[], TextEncoder],
                  sentence_vectors: VectorIndex | None = None,
                  sentence_windows: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.index_dir = Path(index_dir)
         self.manifest = manifest
         self.retrieval = RetrievalSettings(**manifest["retrieval"])
         self.chunking = ChunkingSettings(**{k: manifest["chunking"][k] for k in ("max_tokens", "overlap")})
-        self.encoder = encoder
+        # An encoder, or a function making one on first use: listing and showing never load a model.
+        self._encoder = encoder if hasattr(encoder, "encode_query") else None
+        self._make_encoder = None if self._encoder is not None else encoder
         self._documents = {d.doc_id: d for d in documents}
         self._chunks = chunks
         self._vectors = vectors
@@ -79,24 +100,43 @@ class KnowledgeBase:
         self._lazy_sentences: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._chunk_words = TermPrior.of_texts([c.text for c in chunks]).chunk_words
 
+    @property
+    def encoder(self) -> TextEncoder:
+        """The encoder of this index's model, loaded when first needed."""
+        if self._encoder is None:
+            encoder = self._make_encoder()
+            _check_encoder(self.index_dir, self.manifest, encoder)
+            self._encoder = encoder
+        return self._encoder
+
+    @encoder.setter
+    def encoder(self, encoder: TextEncoder) -> None:
+        self._encoder = encoder
+
     # ----- building and opening -------------------------------------------------------------
     @classmethod
     def build(cls, paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathLike | None = None,
               model: str | None = None, chunk_size: int = 200, chunk_overlap: int = 1,
               retrieval: RetrievalSettings = RetrievalSettings(), encoder: TextEncoder | None = None,
-              show_progress: bool = True, warn: Callable[[str], None] | None = None) -> "KnowledgeBase":
+              backend: str = DEFAULT_BACKEND, show_progress: bool = True,
+              warn: Callable[[str], None] | None = None) -> "KnowledgeBase":
         """Index files and folders (.txt .md .html .pdf) into `index_dir`, replacing what was there."""
         documents = load_documents(paths, warn=warn)
         return cls.from_documents(documents, index_dir=index_dir, model=model, chunk_size=chunk_size,
                                   chunk_overlap=chunk_overlap, retrieval=retrieval, encoder=encoder,
-                                  show_progress=show_progress)
+                                  backend=backend, show_progress=show_progress)
 
     @classmethod
     def from_documents(cls, documents: Sequence[Document], *, index_dir: str | os.PathLike | None = None,
                        model: str | None = None, chunk_size: int = 200, chunk_overlap: int = 1,
                        retrieval: RetrievalSettings = RetrievalSettings(),
-                       encoder: TextEncoder | None = None, show_progress: bool = True) -> "KnowledgeBase":
-        """Index documents already in memory (used by evaluation and by `build`)."""
+                       encoder: TextEncoder | None = None, backend: str = DEFAULT_BACKEND,
+                       show_progress: bool = True, files: dict[str, dict] | None = None) -> "KnowledgeBase":
+        """Index documents already in memory (used by evaluation and by `build`).
+
+        `backend` ("onnx" or "torch") runs the model when no `encoder` is given; `files` records
+        where documents came from (doc_id -> path, size, mtime_ns), so a later update knows them.
+        """
         index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
         if not documents:
             raise GroundQAError("nothing to index: no documents were given")
@@ -104,20 +144,33 @@ class KnowledgeBase:
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
             raise GroundQAError(f"duplicate doc_id {dup!r}: every document needs its own id")
-        encoder = encoder or Encoder(model)
+        with writer_lock(index_dir):
+            return cls._build_locked(documents, index_dir=index_dir, model=model, chunk_size=chunk_size,
+                                     chunk_overlap=chunk_overlap, retrieval=retrieval, encoder=encoder,
+                                     backend=backend, show_progress=show_progress, files=files)
+
+    @classmethod
+    def _build_locked(cls, documents: Sequence[Document], *, index_dir: Path, model: str | None = None,
+                      chunk_size: int = 200, chunk_overlap: int = 1,
+                      retrieval: RetrievalSettings = RetrievalSettings(), encoder: TextEncoder | None = None,
+                      backend: str = DEFAULT_BACKEND, show_progress: bool = True,
+                      files: dict[str, dict] | None = None) -> "KnowledgeBase":
+        """`from_documents` for a caller that holds the writer lock."""
+        encoder = encoder or load_encoder(model, backend=backend)
         settings = ChunkingSettings(max_tokens=min(chunk_size, encoder.chunk_token_limit), overlap=chunk_overlap)
         chunks, texts = _chunk_all(documents, settings, encoder, show_progress)
         chunk_vectors = encoder.encode(texts, show_progress=show_progress)
         spans, _ = sentence_table(chunks)
         sentence_vectors, windows = _encode_sentences(documents, spans, encoder, show_progress)
         return cls._write(index_dir, documents, chunks, texts, chunk_vectors, sentence_vectors, windows,
-                          settings, retrieval, encoder)
+                          settings, retrieval, encoder, files)
 
     @classmethod
     def _write(cls, index_dir: Path, documents, chunks, texts, chunk_vectors: np.ndarray,
                sentence_vectors: np.ndarray, sentence_windows: Sequence[np.ndarray], settings: ChunkingSettings,
-               retrieval: RetrievalSettings, encoder: TextEncoder) -> "KnowledgeBase":
-        """Write a complete index folder atomically, then open it."""
+               retrieval: RetrievalSettings, encoder: TextEncoder,
+               files: dict[str, dict] | None = None) -> "KnowledgeBase":
+        """Write a complete index folder atomically, then open it. The caller holds the writer lock."""
         vectors = VectorIndex(encoder.dimension)
         vectors.add(chunk_vectors)
         sentences = VectorIndex(encoder.dimension)
@@ -131,6 +184,8 @@ class KnowledgeBase:
         manifest["counts"]["sentences"] = len(sentences)
         manifest["counts"]["sentence_windows"] = sum(len(w) for w in sentence_windows)
         manifest["lexical"] = {"k1": lexical.k1, "b": lexical.b, "stemmer": "english", "stopwords": "en"}
+        present = {d.doc_id for d in documents}
+        manifest["files"] = {doc_id: f for doc_id, f in sorted((files or {}).items()) if doc_id in present}
         with atomic_folder(index_dir) as tmp:
             write_store(tmp, documents, chunks)
             vectors.save(tmp / VECTORS)
@@ -153,7 +208,8 @@ class KnowledgeBase:
         """
         incoming = [d for d in load_documents(paths, warn=warn, prefix=prefix, skip_unreadable=skip_unreadable)
                     if d.doc_id not in self._documents or self._documents[d.doc_id].sha256 != d.sha256]
-        return self._rebuilt(incoming, {d.doc_id for d in incoming}, show_progress), incoming
+        with writer_lock(self.index_dir):
+            return self._rebuilt(incoming, {d.doc_id for d in incoming}, show_progress), incoming
 
     def remove(self, doc_ids: Iterable[str]) -> "KnowledgeBase":
         """The knowledge base without these documents (written to the same folder)."""
@@ -162,11 +218,17 @@ class KnowledgeBase:
             self.document(doc_id)  # unknown ids are an error, not a silent no-op
         if gone >= set(self._documents):
             raise GroundQAError("cannot remove every document: an index needs at least one")
-        return self._rebuilt([], gone, False)
+        with writer_lock(self.index_dir):
+            return self._rebuilt([], gone, False)
 
-    def _rebuilt(self, new_documents: Sequence[Document], dropped: set[str], show_progress: bool) -> "KnowledgeBase":
-        """Keep the vectors of untouched documents, embed only `new_documents`, write the folder anew."""
-        if not new_documents and not dropped & set(self._documents):
+    def _rebuilt(self, new_documents: Sequence[Document], dropped: set[str], show_progress: bool,
+                 files: dict[str, dict] | None = None) -> "KnowledgeBase":
+        """Keep the vectors of untouched documents, embed only `new_documents`, write the folder anew.
+
+        `files` is the new file table (default: the current one). The caller holds the writer lock.
+        """
+        files = self.manifest.get("files", {}) if files is None else files
+        if not new_documents and not dropped & set(self._documents) and files == self.manifest.get("files", {}):
             return self
         keep_docs = [d for d in self._documents.values() if d.doc_id not in dropped]
         keep_rows = [i for i, c in enumerate(self._chunks) if c.doc_id not in dropped]
@@ -184,12 +246,15 @@ class KnowledgeBase:
         windows = [self._windows_of(r) for r in spans_kept] + new_windows
         return type(self)._write(self.index_dir, documents, chunks, texts, chunk_vectors.astype(np.float32),
                                  sentence_vectors.astype(np.float32), windows, self.chunking, self.retrieval,
-                                 self.encoder)
+                                 self.encoder, files)
 
     @classmethod
     def open(cls, index_dir: str | os.PathLike | None = None, *, model: str | None = None,
-             encoder: TextEncoder | None = None) -> "KnowledgeBase":
-        """Load the index folder; refuse one written by another format version or model."""
+             encoder: TextEncoder | None = None, backend: str = DEFAULT_BACKEND) -> "KnowledgeBase":
+        """Load the index folder; refuse one written by another format version or model.
+
+        Without `encoder`, the index's model is loaded on `backend` when a question first needs it.
+        """
         index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
         manifest = read_manifest(index_dir)
         built_with = manifest["model"]["name"]
@@ -198,25 +263,26 @@ class KnowledgeBase:
                 f"index at {index_dir} was built with model {built_with!r}, not {model!r}: rebuild it "
                 f"with `groundqa index PATH... --model {model}` or leave --model out")
         if encoder is None:
-            encoder = Encoder(built_with)
-        elif encoder.name != built_with:
-            raise IndexMismatchError(
-                f"index at {index_dir} was built with model {built_with!r} but the encoder is "
-                f"{encoder.name!r}: rebuild the index with that model")
-        if encoder.dimension != manifest["model"]["dimension"]:
-            raise IndexMismatchError(
-                f"index at {index_dir} holds {manifest['model']['dimension']}-dimensional vectors but "
-                f"the model gives {encoder.dimension}: rebuild it with `groundqa index`")
-        documents, chunks = read_store(index_dir)
-        vectors = VectorIndex.load(index_dir / VECTORS)
-        lexical = LexicalIndex.load(index_dir / LEXICAL, k1=manifest["lexical"]["k1"], b=manifest["lexical"]["b"])
-        if len(vectors) != len(chunks):
-            raise IndexMismatchError(f"index at {index_dir} is inconsistent ({len(vectors)} vectors, "
-                                     f"{len(chunks)} chunks): rebuild it with `groundqa index`")
-        sentence_path = index_dir / SENTENCE_VECTORS
-        sentence_vectors = VectorIndex.load(sentence_path) if sentence_path.is_file() else None
-        windows_path = index_dir / SENTENCE_WINDOWS
-        windows = load_windows(windows_path) if windows_path.is_file() else None
+            encoder = lambda: load_encoder(built_with, backend=backend)  # noqa: E731
+        else:
+            _check_encoder(index_dir, manifest, encoder)
+        verify_files(index_dir, manifest)
+        try:
+            documents, chunks = read_store(index_dir)
+            vectors = VectorIndex.load(index_dir / VECTORS)
+            lexical = LexicalIndex.load(index_dir / LEXICAL, k1=manifest["lexical"]["k1"], b=manifest["lexical"]["b"])
+            sentence_path = index_dir / SENTENCE_VECTORS
+            sentence_vectors = VectorIndex.load(sentence_path) if sentence_path.is_file() else None
+            windows_path = index_dir / SENTENCE_WINDOWS
+            windows = load_windows(windows_path) if windows_path.is_file() else None
+        except (OSError, RuntimeError, ValueError, KeyError, EOFError, sqlite3.Error, zipfile.BadZipFile) as exc:
+            raise IndexDamagedError(f"the index at {index_dir} is damaged ({type(exc).__name__}: "
+                                    f"{str(exc).splitlines()[0] if str(exc) else ''}): rebuild it with "
+                                    f"`groundqa index PATH... --rebuild --index {index_dir}`") from exc
+        if len(vectors) != len(chunks) or (sentence_vectors is not None
+                                           and len(sentence_vectors) != manifest["counts"].get("sentences")):
+            raise IndexDamagedError(f"the index at {index_dir} is inconsistent ({len(vectors)} vectors, "
+                                    f"{len(chunks)} chunks): rebuild it with `groundqa index PATH... --rebuild`")
         return cls(index_dir, manifest, documents, chunks, vectors, lexical, encoder, sentence_vectors, windows)
 
     @property
@@ -290,7 +356,7 @@ class KnowledgeBase:
             raise QuestionError(f"threshold {threshold} must be between 0 and 1")
         passages, candidates, features = self.sentence_candidates(question, k, mode=mode, retrieval=retrieval,
                                                                   exclude=exclude)
-        provenance = {"model": self.encoder.name, "index_id": self.manifest["index_id"],
+        provenance = {"model": self.manifest["model"]["name"], "index_id": self.manifest["index_id"],
                       "index_dir": str(self.index_dir), "mode": mode, "k": k,
                       "retrieval": (retrieval or self.retrieval).to_dict(), "threshold": threshold,
                       "answer_model": model.provenance.get("name", "default"),

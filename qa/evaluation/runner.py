@@ -13,6 +13,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from embeddings import FORMAT_VERSION, model_name
+from embeddings.backends import DEFAULT_BACKEND
 from qa.errors import EvaluationError, GroundQAError
 from qa.evaluation.datasets import Dataset, Query
 from qa.evaluation.metrics import (
@@ -53,7 +54,8 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
 
 
 def cached_knowledge_base(dataset: Dataset, *, cache_dir=None, model=None, chunk_size: int = 200,
-                          chunk_overlap: int = 1, encoder=None, show_progress: bool = True) -> KnowledgeBase:
+                          chunk_overlap: int = 1, encoder=None, backend: str = DEFAULT_BACKEND,
+                          show_progress: bool = True) -> KnowledgeBase:
     """The index of the data set's corpus, built once and reused, keyed by corpus hash and settings."""
     name = encoder.name if encoder is not None else model_name(model)
     digest = hashlib.sha256()
@@ -65,10 +67,11 @@ def cached_knowledge_base(dataset: Dataset, *, cache_dir=None, model=None, chunk
     folder = cache_root(cache_dir) / "eval" / f"{slug}-{digest.hexdigest()[:16]}"
     if (folder / "manifest.json").is_file():
         try:
-            return KnowledgeBase.open(folder, model=None if encoder else model, encoder=encoder)
+            return KnowledgeBase.open(folder, model=None if encoder else model, encoder=encoder, backend=backend)
         except GroundQAError:
             pass  # a stale cache entry: rebuild it below
     return KnowledgeBase.from_documents(dataset.documents, index_dir=folder, model=model, encoder=encoder,
+                                        backend=backend,
                                         chunk_size=chunk_size, chunk_overlap=chunk_overlap,
                                         show_progress=show_progress)
 

@@ -123,5 +123,31 @@ def test_lines_without_geometry_keep_their_line_breaks():
 
 def test_a_broken_pdf_is_a_clear_error(tmp_path):
     (tmp_path / "bad.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
-    with pytest.raises(DocumentError, match="cannot read PDF"):
+    with pytest.raises(DocumentError, match=r"bad\.pdf: corrupt PDF"):
         load_documents([tmp_path / "bad.pdf"])
+
+
+def _pdf(path: Path, *, text: str | None, password: str | None = None) -> Path:
+    pdf = fpdf.FPDF()
+    pdf.add_page()
+    if text:
+        pdf.set_font("helvetica", size=12)
+        pdf.cell(text=text)
+    else:
+        pdf.rect(20, 20, 80, 40, style="F")  # a page of drawing only, as a scan without OCR would be
+    if password:
+        pdf.set_encryption(owner_password="owner", user_password=password)
+    pdf.output(str(path))
+    return path
+
+
+def test_an_encrypted_pdf_and_one_without_text_are_refused_saying_why(tmp_path):
+    _pdf(tmp_path / "locked.pdf", text="A secret sentence.", password="s3cret")
+    _pdf(tmp_path / "scan.pdf", text=None)
+    _pdf(tmp_path / "fine.pdf", text="An open sentence.")
+    said = []
+    documents = load_documents([tmp_path], skip_unreadable=True, warn=said.append)
+    assert [d.doc_id for d in documents] == ["fine.pdf"]
+    assert sorted(said) == [f"skipped {tmp_path / 'locked.pdf'}: encrypted PDF: it needs a password",
+                            f"skipped {tmp_path / 'scan.pdf'}: PDF with no text layer (1 pages of images?): "
+                            "nothing to quote"]

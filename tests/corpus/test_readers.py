@@ -163,3 +163,29 @@ def test_html_without_main_content_falls_back_to_the_visible_text(tmp_path):
     docs = {d.doc_id: d for d in load_documents([tmp_path])}
     assert (docs["tiny.html"].title, docs["tiny.html"].text) == ("Tiny", "Hi.")
     assert (docs["bare.htm"].title, docs["bare.htm"].text) == ("bare", "Just a fragment, with bold text.")
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "empty file"),
+    (b" \n\t\n", "empty file"),
+    (bytes(range(256)) * 8, "binary content, not txt"),
+    (b"\x7fELF\x02\x01\x01" + b"\x00" * 64 + b"some text", "binary content, not txt"),
+])
+def test_unusable_text_files_are_refused_saying_why(tmp_path, content, reason):
+    (tmp_path / "f.txt").write_bytes(content)
+    with pytest.raises(DocumentError, match=reason):
+        load_documents([tmp_path / "f.txt"])
+
+
+def test_text_in_other_encodings_is_not_mistaken_for_binary(tmp_path):
+    (tmp_path / "latin1.txt").write_bytes("café crème brûlée is served cold.\n".encode("latin-1"))
+    (tmp_path / "utf16.txt").write_bytes("Ünïcode text in UTF-16.\n".encode("utf-16"))
+    (tmp_path / "tabs.md").write_bytes(b"col\tcol\tcol\r\n1\t2\t3\r\n\x0c\n")
+    docs = load_documents([tmp_path])
+    assert [d.text.strip()[:5] for d in docs] == ["café ", "col\tc", "Ünïco"]
+
+
+def test_a_file_over_the_size_limit_is_refused(tmp_path):
+    (tmp_path / "big.txt").write_text("word " * 1000)
+    with pytest.raises(DocumentError, match=r"too large \(0.005 MB; the limit is 0.001 MB\)"):
+        load_documents([tmp_path / "big.txt"], max_bytes=1000)

@@ -4,6 +4,7 @@ import pytest
 
 from conftest import write
 from embeddings import IndexMismatchError, IndexNotFoundError, atomic_folder
+from embeddings.errors import IndexDamagedError
 from qa import KnowledgeBase
 
 
@@ -31,6 +32,7 @@ def test_an_index_of_another_format_version_is_refused_with_the_fix(tmp_path, fa
     manifest = json.loads(path.read_text())
     manifest["format_version"] = 999
     path.write_text(json.dumps(manifest))
+    (tmp_path / "idx" / "manifest.sha256").unlink()  # as an index written by another version would be
     with pytest.raises(IndexMismatchError, match="rebuild it with `groundqa index"):
         KnowledgeBase.open(tmp_path / "idx", encoder=fake_encoder)
 
@@ -60,7 +62,7 @@ def test_a_crash_mid_build_leaves_the_previous_index_intact(tmp_path, fake_encod
         build(tmp_path, fake_encoder, text="Completely different content about tractors.")
     reopened = KnowledgeBase.open(tmp_path / "idx", encoder=fake_encoder)
     assert reopened.search("honey") == before
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".idx")] == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".idx")] == [".idx.lock"]  # no half-written folder
     assert index_folder  # the module stays importable after the failed build
 
 
@@ -79,3 +81,29 @@ def test_atomic_folder_replaces_the_target_whole(tmp_path):
         (tmp / "new.txt").write_text("new")
         assert (target / "old.txt").exists()
     assert [p.name for p in target.iterdir()] == ["new.txt"]
+
+
+@pytest.mark.parametrize("damage, why", [
+    (lambda idx: (idx / "vectors.faiss").write_bytes((idx / "vectors.faiss").read_bytes()[:100]), "vectors.faiss has 100 bytes"),
+    (lambda idx: (idx / "sentences.faiss").unlink(), "sentences.faiss is missing"),
+    (lambda idx: (idx / "store.sqlite").write_bytes(bytes(len((idx / "store.sqlite").read_bytes()))), "checksum differs"),
+    (lambda idx: (idx / "manifest.json").write_text((idx / "manifest.json").read_text().replace('"documents": 1', '"documents": 2')),
+     "manifest.json was edited"),
+    (lambda idx: (idx / "manifest.json").write_text("{"), "unreadable manifest"),
+])
+def test_a_damaged_index_is_named_with_the_fix(tmp_path, fake_encoder, damage, why):
+    build(tmp_path, fake_encoder)
+    damage(tmp_path / "idx")
+    with pytest.raises(IndexDamagedError, match="rebuild it with `groundqa index PATH... --rebuild") as err:
+        KnowledgeBase.open(tmp_path / "idx", encoder=fake_encoder)
+    assert why in str(err.value)
+
+
+def test_a_damaged_large_index_is_caught_when_loading(tmp_path, fake_encoder, monkeypatch):
+    """Above the hashing limit only sizes are checked; a same-size garbled file still fails in one line."""
+    monkeypatch.setattr("embeddings.index_folder.HASH_LIMIT", 0)
+    build(tmp_path, fake_encoder)
+    path = tmp_path / "idx" / "vectors.faiss"
+    path.write_bytes(b"x" * path.stat().st_size)
+    with pytest.raises(IndexDamagedError, match="damaged .*RuntimeError"):
+        KnowledgeBase.open(tmp_path / "idx", encoder=fake_encoder)

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from qa.cli import main
+from ui.cli import main
 
 
 def write_jsonl(path, rows):

@@ -1,4 +1,6 @@
-"""The `groundqa` command: each subcommand parses, calls the public API, and prints text or JSON."""
+"""The `groundqa` command: each subcommand parses, calls `qa`'s public API (or `ui` for `serve`), and
+prints text or JSON. It lives in `ui`, the interfaces, so that `qa` never imports them; heavy
+modules load inside the commands that need them."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from embeddings.backends import DEFAULT_BACKEND, ENCODER_BACKENDS
 from qa.errors import GroundQAError
 from qa.retrieval import FUSIONS, MODES
 
@@ -34,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("groundqa: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - a bug or a library's surprise: one line, the details on demand
+        if os.environ.get("GROUNDQA_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()
+        return _fail(f"unexpected {type(exc).__name__}: {first[0] if first else ''} "
+                     f"(set GROUNDQA_DEBUG=1 for the traceback, and please report it)")
 
 
 def _fail(message: str) -> int:
@@ -53,10 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "eval":  # eval documents --index itself
             p.add_argument("--index", type=Path, default=None, metavar="DIR",
                            help="index folder (default: $GROUNDQA_INDEX or ./.groundqa)")
+        if name != "show":  # show encodes nothing
+            p.add_argument("--encoder", choices=ENCODER_BACKENDS, default=DEFAULT_BACKEND,
+                           help="run the model on onnx (default: its export, cached on first use; no torch) "
+                                "or torch (sentence-transformers); the vectors agree to rounding")
         return p
 
-    p = command("index", "Build (or rebuild) the index from files and folders (.txt .md .html .pdf).", _index)
+    p = command("index", "Index files and folders (.txt .md .html .pdf): build the index, or bring it up to date "
+                         "(new and changed files read, files gone from these paths dropped).", _index)
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to index (recursively)")
+    p.add_argument("--rebuild", action="store_true", help="start over instead of updating the index")
+    p.add_argument("--strict", action="store_true",
+                   help="exit with an error when any file was skipped (unreadable, empty, binary, corrupt, ...)")
+    p.add_argument("--no-wait", action="store_true",
+                   help="fail at once when another groundqa process is writing the index, instead of waiting")
+    p.add_argument("--max-file-mb", type=float, default=100, metavar="MB",
+                   help="skip files larger than this (default 100)")
     p.add_argument("--model", default=None, metavar="PATH_OR_NAME",
                    help="local sentence-transformers model folder (default: packaged all-MiniLM-L6-v2)")
     p.add_argument("--chunk-size", type=int, default=200, metavar="TOKENS",
@@ -136,18 +157,36 @@ def build_parser() -> argparse.ArgumentParser:
 def _open(args):
     from qa.knowledge_base import KnowledgeBase
 
-    return KnowledgeBase.open(args.index)
+    return KnowledgeBase.open(args.index, backend=getattr(args, "encoder", DEFAULT_BACKEND))
 
 
 def _index(args) -> int:
-    from qa.knowledge_base import KnowledgeBase, default_index_dir
+    from qa.knowledge_base import default_index_dir
+    from qa.updating import index_paths
 
     index_dir = args.index or default_index_dir()
-    warn = lambda msg: print(f"groundqa: warning: {msg}", file=sys.stderr)  # noqa: E731
-    kb = KnowledgeBase.build(args.paths, index_dir=index_dir, model=args.model, chunk_size=args.chunk_size,
-                             chunk_overlap=args.chunk_overlap, show_progress=not args.quiet, warn=warn)
+    say = lambda msg: print(f"groundqa: {msg}", file=sys.stderr)  # noqa: E731
+    kb, report = index_paths(args.paths, index_dir=index_dir, rebuild=args.rebuild, model=args.model,
+                             chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap, backend=args.encoder,
+                             max_bytes=int(args.max_file_mb * 1e6), show_progress=_progress(args),
+                             wait=not args.no_wait, on_wait=say,
+                             on_skip=lambda path, reason: say(f"skipped {path}: {reason}"))
+    if report.damaged:
+        say(report.damaged.split(": rebuild it")[0] + "; it was rebuilt")
     counts = kb.manifest["counts"]
-    print(f"indexed {_plural(counts['documents'], 'document')} as {_plural(counts['chunks'], 'chunk')} into {index_dir}")
+    if report.rebuilt:
+        done = f"indexed {_plural(counts['documents'], 'document')} as {_plural(counts['chunks'], 'chunk')}"
+    elif report.modified:
+        done = (f"updated: {len(report.added)} added, {len(report.changed)} changed, {len(report.removed)} removed, "
+                f"{report.unchanged} unchanged; {_plural(counts['documents'], 'document')} as "
+                f"{_plural(counts['chunks'], 'chunk')}")
+    else:
+        done = f"up to date: {_plural(counts['documents'], 'document')} as {_plural(counts['chunks'], 'chunk')}"
+    skipped = f", skipped {len(report.skipped)}" if report.skipped else ""
+    print(f"{done}{skipped} in {index_dir}")
+    if report.skipped and args.strict:
+        return _fail(f"{_plural(len(report.skipped), 'file')} skipped and --strict given "
+                     f"(the index was written with the rest)")
     return 0
 
 
@@ -228,10 +267,11 @@ def _eval(args) -> int:
     baseline = _read_baseline(args.baseline) if args.baseline else None
     dataset = load_dataset(args.dataset, split=args.split, limit=args.limit, articles=args.articles)
     if dataset.documents is None:
-        kb = KnowledgeBase.open(args.index)
+        kb = KnowledgeBase.open(args.index, backend=args.encoder)
     else:
         kb = cached_knowledge_base(dataset, cache_dir=args.cache_dir, model=args.model, chunk_size=args.chunk_size,
-                                   chunk_overlap=args.chunk_overlap, show_progress=not args.quiet)
+                                   chunk_overlap=args.chunk_overlap, backend=args.encoder,
+                                   show_progress=_progress(args))
     overrides = {k: v for k, v in (("fusion", args.fusion), ("dense_weight", args.dense_weight),
                                    ("term_prior", args.term_prior)) if v is not None}
     try:
@@ -240,7 +280,7 @@ def _eval(args) -> int:
         raise EvaluationError(str(exc)) from exc
     modes = MODES if args.mode == "all" else (args.mode,)
     runs = [evaluate(kb, dataset, mode=m, retrieval=retrieval, answers=not args.no_answers, ask_k=args.ask_k,
-                     threshold=args.threshold, reader=not args.no_reader, show_progress=not args.quiet)
+                     threshold=args.threshold, reader=not args.no_reader, show_progress=_progress(args))
             for m in modes]
     settings = {"model": kb.manifest["model"]["name"], "index_id": kb.manifest["index_id"],
                 "chunking": kb.manifest["chunking"], "retrieval": retrieval.to_dict(), "split": args.split,
@@ -283,6 +323,11 @@ def _serve(args) -> int:
 
     serve(_open(args), host=args.host, port=args.port, max_file_mb=args.max_file_mb, read_only=args.read_only)
     return 0
+
+
+def _progress(args) -> bool:
+    """Progress bars for long work, on a terminal only, and never with --quiet."""
+    return not args.quiet and sys.stderr.isatty()
 
 
 def _plural(n: int, word: str) -> str:
