@@ -1,4 +1,4 @@
-"""Choosing the encoder's backend: ONNX (the default: no torch at query time) or torch."""
+"""Choosing the encoder's backend: int8 ONNX (the default), or torch; and which one reads an index's queries."""
 
 from __future__ import annotations
 
@@ -8,22 +8,34 @@ from embeddings.errors import ModelNotFoundError
 
 ENCODER_BACKENDS = ("onnx", "torch")
 DEFAULT_BACKEND = "onnx"
+# How an index built by each backend encodes its queries: torch's vectors are the float32 ONNX
+# export's to rounding, and that export answers without importing torch.
+QUERY_BACKENDS = {"onnx": "onnx", "torch": "onnx-fp32", "onnx-fp32": "onnx-fp32"}
 
 
 def load_encoder(model: str | os.PathLike | None = None, *, backend: str = DEFAULT_BACKEND,
                  cache_dir: str | os.PathLike | None = None):
     """The encoder for `model` on `backend`.
 
-    "onnx" runs the model's float32 ONNX export (made once from the packaged weights and cached,
-    see `embeddings.onnx_encoder`): the same vectors as torch to rounding, without importing torch,
-    so a command starts in a fraction of a second. "torch" runs sentence-transformers itself.
+    "onnx" runs the model's int8-quantized ONNX export, "onnx-fp32" its float32 export (both made
+    once from the packaged weights and cached, see `embeddings.onnx_encoder`; neither imports
+    torch), "torch" runs sentence-transformers itself.
     """
-    if backend == "onnx":
+    if backend in ("onnx", "onnx-fp32"):
         from embeddings.onnx_encoder import OnnxEncoder
 
-        return OnnxEncoder(model, quantize=False, cache_dir=cache_dir)
+        return OnnxEncoder(model, quantize=backend == "onnx", cache_dir=cache_dir)
     if backend == "torch":
         from embeddings.encoder import Encoder
 
         return Encoder(model)
     raise ModelNotFoundError(f"unknown encoder backend {backend!r}: choose one of {', '.join(ENCODER_BACKENDS)}")
+
+
+def backend_of(encoder) -> str:
+    """The backend name an index records for `encoder` (its class and precision)."""
+    if type(encoder).__name__ == "OnnxEncoder":
+        return "onnx" if encoder.quantize else "onnx-fp32"
+    if type(encoder).__name__ == "Encoder":
+        return "torch"
+    return getattr(encoder, "backend", type(encoder).__name__)

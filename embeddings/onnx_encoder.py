@@ -345,7 +345,7 @@ class OnnxEncoder:
         return hidden.astype(np.float32, copy=False), mask
 
     def _batches(self, texts: Sequence[str], show_progress: bool, batch_size: int | None):
-        """(rows of `texts`, token vectors, attention mask) per batch of similar-length texts."""
+        """(rows of `texts`, token vectors, attention mask, encodings) per batch of similar-length texts."""
         from tqdm.auto import tqdm
 
         size = max(1, batch_size or self.batch_size)
@@ -361,7 +361,7 @@ class OnnxEncoder:
                 for first in range(0, len(order), size):
                     rows = order[first:first + size]
                     hidden, mask = self._hidden([encodings[i] for i in rows])
-                    yield [start + i for i in rows], hidden, mask
+                    yield [start + i for i in rows], hidden, mask, [encodings[i] for i in rows]
                     bar.update(1)
 
     def encode(self, texts: Sequence[str], *, show_progress: bool = False,
@@ -370,7 +370,7 @@ class OnnxEncoder:
         if len(texts) == 0:
             return np.zeros((0, getattr(self, "dimension", 0)), dtype=np.float32)
         out: np.ndarray | None = None
-        for rows, hidden, mask in self._batches(texts, show_progress, batch_size):
+        for rows, hidden, mask, _ in self._batches(texts, show_progress, batch_size):
             vectors = _mean_pool(hidden, mask)
             if out is None:
                 out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
@@ -382,11 +382,44 @@ class OnnxEncoder:
         """The vectors `encode` gives, and each text's window vectors (`window_vectors`), from one pass."""
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         windows: list[np.ndarray] = [np.zeros((0, self.dimension), dtype=np.float32)] * len(texts)
-        for rows, hidden, mask in self._batches(texts, show_progress, batch_size):
+        for rows, hidden, mask, _ in self._batches(texts, show_progress, batch_size):
             vectors[rows] = _mean_pool(hidden, mask)
             for row, tokens, row_mask in zip(rows, hidden, mask):
                 windows[row] = window_vectors(tokens[1:int(row_mask.sum()) - 1])
         return vectors, windows
+
+    def encode_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], *,
+                     show_progress: bool = False, batch_size: int | None = None
+                     ) -> tuple[np.ndarray, list[np.ndarray], list[list[np.ndarray]]]:
+        """One forward pass over `texts` gives their vectors and, for each character span of
+        `spans[i]` in text i, a vector pooled over the span's own tokens (read in the text's
+        context) and its window vectors (`window_vectors`): every token is encoded once.
+
+        Returns (text vectors, per text an array of span vectors, per text a list of window arrays).
+        A span holding no token gets a zero vector.
+        """
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        span_vectors: list[np.ndarray] = [np.zeros((0, self.dimension), dtype=np.float32)] * len(texts)
+        span_windows: list[list[np.ndarray]] = [[] for _ in texts]
+        shifts = [len(str(t)) - len(str(t).lstrip()) for t in texts]  # `_batches` strips the texts
+        for rows, hidden, mask, encodings in self._batches(texts, show_progress, batch_size):
+            vectors[rows] = _mean_pool(hidden, mask)
+            for row, tokens, encoding in zip(rows, hidden, encodings):
+                offsets = np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2)
+                real = ~np.asarray(encoding.special_tokens_mask, dtype=bool)
+                pooled = np.zeros((len(spans[row]), self.dimension), dtype=np.float32)
+                for j, (start, end) in enumerate(spans[row]):
+                    start, end = start - shifts[row], end - shifts[row]
+                    inside = np.flatnonzero(real & (offsets[:, 0] < end) & (offsets[:, 1] > start))
+                    if len(inside):
+                        own = tokens[inside[0]:inside[-1] + 1]
+                        mean = own.mean(axis=0)
+                        pooled[j] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+                        span_windows[row].append(window_vectors(own))
+                    else:
+                        span_windows[row].append(np.zeros((0, self.dimension), dtype=np.float32))
+                span_vectors[row] = pooled
+        return vectors, span_vectors, span_windows
 
     def encode_query(self, text: str) -> np.ndarray:
         """One query vector, shape (dimension,)."""

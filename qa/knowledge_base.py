@@ -17,7 +17,7 @@ from embeddings import (
     LEXICAL, VECTORS, IndexMismatchError, LexicalIndex, TermPrior, VectorIndex, atomic_folder,
     load_windows, model_name, new_manifest, read_manifest, read_store, save_windows, write_manifest, write_store,
 )
-from embeddings.backends import DEFAULT_BACKEND, load_encoder
+from embeddings.backends import DEFAULT_BACKEND, QUERY_BACKENDS, backend_of, load_encoder
 from embeddings.errors import IndexDamagedError
 from embeddings.index_folder import verify_files
 from embeddings.lock import writer_lock
@@ -34,6 +34,8 @@ DEFAULT_INDEX_DIR = ".groundqa"
 # A title longer than this many word pieces is left out of the text a chunk is embedded with.
 MAX_TITLE_TOKENS = 48
 SENTENCE_VECTORS = "sentences.faiss"
+# How an index that records no encoder (written before int8 ONNX) made its vectors.
+LEGACY_ENCODING = {"backend": "torch", "sentences": "separate"}
 SENTENCE_WINDOWS = "windows.npz"
 # A quote that introduces a list (ends with ":") takes up to this many following items with it.
 MAX_LIST_ITEMS = 4
@@ -159,9 +161,7 @@ class KnowledgeBase:
         encoder = encoder or load_encoder(model, backend=backend)
         settings = ChunkingSettings(max_tokens=min(chunk_size, encoder.chunk_token_limit), overlap=chunk_overlap)
         chunks, texts = _chunk_all(documents, settings, encoder, show_progress)
-        chunk_vectors = encoder.encode(texts, show_progress=show_progress)
-        spans, _ = sentence_table(chunks)
-        sentence_vectors, windows = _encode_sentences(documents, spans, encoder, show_progress)
+        chunk_vectors, sentence_vectors, windows = encode_chunks(documents, chunks, texts, encoder, show_progress)
         return cls._write(index_dir, documents, chunks, texts, chunk_vectors, sentence_vectors, windows,
                           settings, retrieval, encoder, files)
 
@@ -169,8 +169,10 @@ class KnowledgeBase:
     def _write(cls, index_dir: Path, documents, chunks, texts, chunk_vectors: np.ndarray,
                sentence_vectors: np.ndarray, sentence_windows: Sequence[np.ndarray], settings: ChunkingSettings,
                retrieval: RetrievalSettings, encoder: TextEncoder,
-               files: dict[str, dict] | None = None) -> "KnowledgeBase":
-        """Write a complete index folder atomically, then open it. The caller holds the writer lock."""
+               files: dict[str, dict] | None = None, encoding: dict | None = None) -> "KnowledgeBase":
+        """Write a complete index folder atomically, then open it. The caller holds the writer lock.
+
+        `encoding` is the manifest's record of how vectors were made (default: by `encoder`, now)."""
         vectors = VectorIndex(encoder.dimension)
         vectors.add(chunk_vectors)
         sentences = VectorIndex(encoder.dimension)
@@ -184,6 +186,7 @@ class KnowledgeBase:
         manifest["counts"]["sentences"] = len(sentences)
         manifest["counts"]["sentence_windows"] = sum(len(w) for w in sentence_windows)
         manifest["lexical"] = {"k1": lexical.k1, "b": lexical.b, "stemmer": "english", "stopwords": "en"}
+        manifest["encoder"] = encoding or {"backend": backend_of(encoder), "sentences": sentence_mode(encoder)}
         present = {d.doc_id for d in documents}
         manifest["files"] = {doc_id: f for doc_id, f in sorted((files or {}).items()) if doc_id in present}
         with atomic_folder(index_dir) as tmp:
@@ -235,25 +238,27 @@ class KnowledgeBase:
         keep_chunks = [self._chunks[i] for i in keep_rows]
         spans_kept = [i for i, (d, _, _) in enumerate(self._sentence_spans) if d not in dropped]
         new_chunks, new_texts = _chunk_all(new_documents, self.chunking, self.encoder, show_progress)
-        new_spans, _ = sentence_table(new_chunks)
         documents = keep_docs + list(new_documents)
         chunks = keep_chunks + new_chunks
         texts = _embedding_texts(keep_docs, keep_chunks, self.encoder) + new_texts
-        chunk_vectors = np.vstack([self._matrix[keep_rows], self.encoder.encode(new_texts, show_progress=show_progress)])
+        mode = self.manifest.get("encoder", LEGACY_ENCODING)["sentences"]
+        new_vectors, new_sentences, new_windows = encode_chunks(new_documents, new_chunks, new_texts, self.encoder,
+                                                                show_progress, mode)
+        chunk_vectors = np.vstack([self._matrix[keep_rows], new_vectors])
         old_sentences = self._sentence_vectors(spans_kept) if spans_kept else np.zeros((0, self.encoder.dimension))
-        new_sentences, new_windows = _encode_sentences(new_documents, new_spans, self.encoder, show_progress)
         sentence_vectors = np.vstack([old_sentences, new_sentences])
         windows = [self._windows_of(r) for r in spans_kept] + new_windows
         return type(self)._write(self.index_dir, documents, chunks, texts, chunk_vectors.astype(np.float32),
                                  sentence_vectors.astype(np.float32), windows, self.chunking, self.retrieval,
-                                 self.encoder, files)
+                                 self.encoder, files, self.manifest.get("encoder", LEGACY_ENCODING))
 
     @classmethod
     def open(cls, index_dir: str | os.PathLike | None = None, *, model: str | None = None,
-             encoder: TextEncoder | None = None, backend: str = DEFAULT_BACKEND) -> "KnowledgeBase":
+             encoder: TextEncoder | None = None, backend: str | None = None) -> "KnowledgeBase":
         """Load the index folder; refuse one written by another format version or model.
 
-        Without `encoder`, the index's model is loaded on `backend` when a question first needs it.
+        Without `encoder`, the index's model is loaded when a question first needs it, on `backend`
+        or (default) the one that reads queries for the backend the index was built with.
         """
         index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
         manifest = read_manifest(index_dir)
@@ -263,7 +268,9 @@ class KnowledgeBase:
                 f"index at {index_dir} was built with model {built_with!r}, not {model!r}: rebuild it "
                 f"with `groundqa index PATH... --model {model}` or leave --model out")
         if encoder is None:
-            encoder = lambda: load_encoder(built_with, backend=backend)  # noqa: E731
+            built_by = manifest.get("encoder", LEGACY_ENCODING)["backend"]
+            query_backend = backend or QUERY_BACKENDS.get(built_by, built_by)
+            encoder = lambda: load_encoder(built_with, backend=query_backend)  # noqa: E731
         else:
             _check_encoder(index_dir, manifest, encoder)
         verify_files(index_dir, manifest)
@@ -595,9 +602,54 @@ def _embedding_texts(documents: Sequence[Document], chunks: Sequence[Chunk], enc
     return [f"{prefixes[c.doc_id]}\n{c.text}" if prefixes[c.doc_id] else c.text for c in chunks]
 
 
+def sentence_mode(encoder: TextEncoder) -> str:
+    """How `encode_chunks` gives this encoder's sentence vectors: "pooled" from the chunks' own
+    forward pass (an encoder with `encode_spans`), or "separate" (each sentence encoded again)."""
+    return "pooled" if hasattr(encoder, "encode_spans") else "separate"
+
+
+def encode_chunks(documents: Sequence[Document], chunks: Sequence[Chunk], texts: Sequence[str],
+                  encoder: TextEncoder, show_progress: bool, mode: str | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Chunk vectors, and each sentence's (`sentence_table` rows) vector and window vectors.
+
+    With an encoder that has `encode_spans`, every token is encoded once: a sentence's vectors are
+    pooled from its tokens in the first chunk holding it. Otherwise each sentence is encoded again
+    alone, as `scoring_text` reads it. `mode` ("pooled" or "separate") keeps an index's own way.
+    """
+    spans, per_chunk = sentence_table(chunks)
+    mode = mode or sentence_mode(encoder)
+    if mode == "pooled" and sentence_mode(encoder) != "pooled":
+        raise IndexMismatchError("this index pools sentence vectors from its chunks, which this encoder cannot do: "
+                                 "rebuild it with `groundqa index PATH... --rebuild`")
+    if mode == "separate":
+        chunk_vectors = encoder.encode(texts, show_progress=show_progress)
+        sentence_vectors, windows = _encode_sentences(documents, spans, encoder, show_progress)
+        return chunk_vectors, sentence_vectors, windows
+    home: dict[int, tuple[int, int]] = {}  # sentence row -> (chunk, position among the chunk's spans)
+    chunk_spans: list[list[tuple[int, int]]] = []
+    for c, (chunk, rows) in enumerate(zip(chunks, per_chunk)):
+        shift = len(texts[c]) - len(chunk.text) - chunk.start  # the title line before the chunk's text
+        mine = []
+        for row in rows:
+            if row not in home:
+                home[row] = (c, len(mine))
+                _, start, end = spans[row]
+                mine.append((start + shift, end + shift))
+        chunk_spans.append(mine)
+    chunk_vectors, pooled, pooled_windows = encoder.encode_spans(texts, chunk_spans, show_progress=show_progress)
+    sentence_vectors = np.zeros((len(spans), encoder.dimension), dtype=np.float32)
+    windows: list[np.ndarray] = []
+    for row in range(len(spans)):
+        c, j = home[row]
+        sentence_vectors[row] = pooled[c][j]
+        windows.append(pooled_windows[c][j])
+    return chunk_vectors, sentence_vectors, windows
+
+
 def _encode_sentences(documents: Sequence[Document], spans, encoder: TextEncoder,
                       show_progress: bool) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Each sentence's vector and its window vectors (`embeddings.window_vectors`)."""
+    """Each sentence's vector and its window vectors (`embeddings.window_vectors`), encoded alone."""
     texts = {d.doc_id: d.text for d in documents}
     return encoder.encode_windows([scoring_text(texts[d], a, b) for d, a, b in spans], show_progress=show_progress)
 

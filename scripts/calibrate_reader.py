@@ -27,10 +27,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from qa.answers import FEATURES, Network, default_answer_model  # noqa: E402
+from qa.answers import ANSWER_MODEL, FEATURES, Network, default_answer_model  # noqa: E402
 from qa.evaluation.datasets import load_squad  # noqa: E402
 from qa.evaluation.metrics import first_hit_rank  # noqa: E402
 from qa.evaluation.runner import cached_knowledge_base  # noqa: E402
+from embeddings.backends import DEFAULT_BACKEND  # noqa: E402
 from qa.reader import (READER_DIR, READER_FILE, Reader, ReaderHead, head_confidence_features,  # noqa: E402
                        head_features, missing_numbers)
 from reader_data import SQUAD1, SQUAD2, article_split  # noqa: E402
@@ -187,7 +188,9 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="write the head into qa/models/reader.json")
     args = parser.parse_args()
     reader = Reader(args.reader)
-    model_digest = hashlib.sha256((args.reader / READER_FILE).read_bytes()).hexdigest()[:12]
+    # Records hold the scorer's view too: they are kept per reader, answer model and encoder backend.
+    model_digest = "-".join([hashlib.sha256((args.reader / READER_FILE).read_bytes()).hexdigest()[:12],
+                             hashlib.sha256(ANSWER_MODEL.read_bytes()).hexdigest()[:12], DEFAULT_BACKEND])
     records = collect(reader, "calibrate", WORK / f"records-calibrate-{model_digest}.pkl")
     head = fit(records, args.top_n)
     done = scored(head, records)

@@ -62,10 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name != "eval":  # eval documents --index itself
             p.add_argument("--index", type=Path, default=None, metavar="DIR",
                            help="index folder (default: $GROUNDQA_INDEX or ./.groundqa)")
-        if name != "show":  # show encodes nothing
+        if name in ("index", "eval"):  # the others read queries as the index was built
             p.add_argument("--encoder", choices=ENCODER_BACKENDS, default=DEFAULT_BACKEND,
-                           help="run the model on onnx (default: its export, cached on first use; no torch) "
-                                "or torch (sentence-transformers); the vectors agree to rounding")
+                           help="build with onnx (default: the model's int8 ONNX export, made once and cached; "
+                                "every token encoded once) or torch (sentence-transformers, sentences encoded "
+                                "again on their own)")
         return p
 
     p = command("index", "Index files and folders (.txt .md .html .pdf): build the index, or bring it up to date "
@@ -157,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _open(args):
     from qa.knowledge_base import KnowledgeBase
 
-    return KnowledgeBase.open(args.index, backend=getattr(args, "encoder", DEFAULT_BACKEND))
+    return KnowledgeBase.open(args.index)
 
 
 def _index(args) -> int:
@@ -267,7 +268,7 @@ def _eval(args) -> int:
     baseline = _read_baseline(args.baseline) if args.baseline else None
     dataset = load_dataset(args.dataset, split=args.split, limit=args.limit, articles=args.articles)
     if dataset.documents is None:
-        kb = KnowledgeBase.open(args.index, backend=args.encoder)
+        kb = KnowledgeBase.open(args.index)
     else:
         kb = cached_knowledge_base(dataset, cache_dir=args.cache_dir, model=args.model, chunk_size=args.chunk_size,
                                    chunk_overlap=args.chunk_overlap, backend=args.encoder,

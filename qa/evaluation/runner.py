@@ -13,7 +13,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from embeddings import FORMAT_VERSION, model_name
-from embeddings.backends import DEFAULT_BACKEND
+from embeddings.backends import DEFAULT_BACKEND, backend_of
 from qa.errors import EvaluationError, GroundQAError
 from qa.evaluation.datasets import Dataset, Query
 from qa.evaluation.metrics import (
@@ -58,16 +58,19 @@ def cached_knowledge_base(dataset: Dataset, *, cache_dir=None, model=None, chunk
                           show_progress: bool = True) -> KnowledgeBase:
     """The index of the data set's corpus, built once and reused, keyed by corpus hash and settings."""
     name = encoder.name if encoder is not None else model_name(model)
+    built_by = backend_of(encoder) if encoder is not None else backend
+    key = {"model": name, "chunk_size": chunk_size, "chunk_overlap": chunk_overlap, "format": FORMAT_VERSION}
+    if built_by != "torch":  # (torch-built caches keep the key they had before backends were recorded)
+        key["backend"] = built_by
     digest = hashlib.sha256()
-    digest.update(json.dumps({"model": name, "chunk_size": chunk_size, "chunk_overlap": chunk_overlap,
-                              "format": FORMAT_VERSION}).encode())
+    digest.update(json.dumps(key).encode())
     for d in dataset.documents:
         digest.update(f"\x00{d.doc_id}\x00{d.title}\x00{d.sha256}".encode())
     slug = "".join(c if c.isalnum() else "-" for c in dataset.name.split(" ")[0].lower())[:40]
     folder = cache_root(cache_dir) / "eval" / f"{slug}-{digest.hexdigest()[:16]}"
     if (folder / "manifest.json").is_file():
         try:
-            return KnowledgeBase.open(folder, model=None if encoder else model, encoder=encoder, backend=backend)
+            return KnowledgeBase.open(folder, model=None if encoder else model, encoder=encoder)
         except GroundQAError:
             pass  # a stale cache entry: rebuild it below
     return KnowledgeBase.from_documents(dataset.documents, index_dir=folder, model=model, encoder=encoder,
