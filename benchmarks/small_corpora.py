@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 
 from qa import KnowledgeBase
 from qa.evaluation.metrics import first_hit_rank
-from qa.knowledge_base import _embedding_texts, scoring_text
+from corpus import scoring_text
+from embeddings.indexer import embedding_texts
 
 
 class CachedEncoder:
@@ -48,12 +49,12 @@ class CachedEncoder:
 
 def cached_encoder(kb: KnowledgeBase) -> CachedEncoder:
     """The full index's encoder, primed with every chunk and sentence vector the index holds."""
-    texts = _embedding_texts(kb.documents, kb.chunks, kb.encoder)
+    texts = embedding_texts(kb.documents, kb.chunks, kb.encoder)
     vectors = [kb._matrix]
-    if kb._sentence_matrix is not None:
+    if kb.sentences.matrix is not None:
         docs = {d.doc_id: d.text for d in kb.documents}
-        texts = texts + [scoring_text(docs[d], a, b) for d, a, b in kb._sentence_spans]
-        vectors.append(kb._sentence_matrix)
+        texts = texts + [scoring_text(docs[d], a, b) for d, a, b in kb.sentences.spans]
+        vectors.append(kb.sentences.matrix)
     return CachedEncoder(kb.encoder, texts, np.vstack(vectors))
 
 

@@ -191,3 +191,17 @@ def table_header(text: str, start: int) -> tuple[int, int] | None:
     if not _TABLE_SEPARATOR.match(separator):
         return None
     return _trim(text, first, header_end)
+
+
+def scoring_text(text: str, start: int, end: int) -> str:
+    """What the answer scorer reads for the sentence `text[start:end]`; the quote itself stays the sentence.
+
+    Mostly the sentence; what a convention leaves implicit is spelled out: a table row is read
+    under its header row, a news dateline as who reported it from where, an enumerated point
+    ("Fourthly, ...") with its place in the list.
+    """
+    sentence = text[start:end]
+    header = table_header(text, start)
+    if header:
+        return f"{text[header[0]:header[1]]}\n{sentence}"
+    return dateline_reading(sentence) or enumeration_reading(sentence) or sentence

@@ -7,19 +7,22 @@ import sqlite3
 import zipfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Collection, Iterable, Iterator, Protocol, Sequence
+from typing import Callable, Collection, Iterable, Iterator, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from corpus import Chunk, ChunkingSettings, Document, chunk_document, load_documents
+from corpus import Chunk, ChunkingSettings, Document, load_documents, scoring_text
 from embeddings import (
-    LEXICAL, VECTORS, IndexMismatchError, LexicalIndex, TermPrior, VectorIndex, atomic_folder,
-    load_windows, model_name, new_manifest, read_manifest, read_store, save_windows, write_manifest, write_store,
+    LEXICAL, VECTORS, IndexMismatchError, LexicalIndex, TermPrior, VectorIndex, load_windows, model_name,
+    read_manifest, read_store,
 )
-from embeddings.backends import DEFAULT_BACKEND, QUERY_BACKENDS, backend_of, load_encoder
+from embeddings.backends import DEFAULT_BACKEND, QUERY_BACKENDS, load_encoder
 from embeddings.errors import IndexDamagedError
 from embeddings.index_folder import verify_files
+from embeddings.indexer import (
+    LEGACY_ENCODING, SENTENCE_VECTORS, SENTENCE_WINDOWS, TextEncoder, chunk_all, embedding_texts, encode_chunks,
+    write_index,
+)
 from embeddings.lock import writer_lock
 from qa.answers import (
     FEATURES, Answer, AnswerModel, Candidate, Quote, default_answer_model, line_span,
@@ -27,32 +30,11 @@ from qa.answers import (
 )
 from qa.errors import AnswerModelError, CitationError, GroundQAError, QuestionError, UnknownDocumentError
 from qa.passages import Passage
-from qa.reader import Reader, default_reader, reader_text, reread, scoring_text
+from qa.reader import Reader, default_reader, reader_text, reread
 from qa.retrieval import MODES, RetrievalSettings, best_per_group, fuse, top_k
+from qa.sentence_table import Sentences
 
 DEFAULT_INDEX_DIR = ".groundqa"
-# A title longer than this many word pieces is left out of the text a chunk is embedded with.
-MAX_TITLE_TOKENS = 48
-SENTENCE_VECTORS = "sentences.faiss"
-# How an index that records no encoder (written before int8 ONNX) made its vectors.
-LEGACY_ENCODING = {"backend": "torch", "sentences": "separate"}
-SENTENCE_WINDOWS = "windows.npz"
-# A quote that introduces a list (ends with ":") takes up to this many following items with it.
-MAX_LIST_ITEMS = 4
-
-
-class TextEncoder(Protocol):
-    """What the knowledge base needs of an encoder (the real one is `embeddings.Encoder`)."""
-
-    name: str
-    dimension: int
-    chunk_token_limit: int
-
-    def count_tokens(self, text: str) -> int: ...
-    def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray: ...
-    def encode_windows(self, texts: Sequence[str], *, show_progress: bool = False
-                       ) -> tuple[np.ndarray, list[np.ndarray]]: ...
-    def encode_query(self, text: str) -> np.ndarray: ...
 
 
 def _check_encoder(index_dir: Path, manifest: dict, encoder: TextEncoder) -> None:
@@ -96,10 +78,9 @@ class KnowledgeBase:
         self._chunk_doc = np.array([order[c.doc_id] for c in chunks], dtype=np.int64)
         self._doc_ids = [d.doc_id for d in documents]
         self._doc_row = order
-        self._sentence_spans, self._chunk_sentences = sentence_table(chunks)
-        self._sentence_matrix = sentence_vectors.vectors() if sentence_vectors is not None else None
-        self._sentence_windows = sentence_windows  # (vectors, offsets) as embeddings.load_windows gives
-        self._lazy_sentences: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.sentences = Sentences(self._documents, chunks, self._matrix,
+                                   sentence_vectors.vectors() if sentence_vectors is not None else None,
+                                   sentence_windows, lambda: self.encoder)
         self._chunk_words = TermPrior.of_texts([c.text for c in chunks]).chunk_words
 
     @property
@@ -160,7 +141,7 @@ class KnowledgeBase:
         """`from_documents` for a caller that holds the writer lock."""
         encoder = encoder or load_encoder(model, backend=backend)
         settings = ChunkingSettings(max_tokens=min(chunk_size, encoder.chunk_token_limit), overlap=chunk_overlap)
-        chunks, texts = _chunk_all(documents, settings, encoder, show_progress)
+        chunks, texts = chunk_all(documents, settings, encoder, show_progress)
         chunk_vectors, sentence_vectors, windows = encode_chunks(documents, chunks, texts, encoder, show_progress)
         return cls._write(index_dir, documents, chunks, texts, chunk_vectors, sentence_vectors, windows,
                           settings, retrieval, encoder, files)
@@ -173,29 +154,8 @@ class KnowledgeBase:
         """Write a complete index folder atomically, then open it. The caller holds the writer lock.
 
         `encoding` is the manifest's record of how vectors were made (default: by `encoder`, now)."""
-        vectors = VectorIndex(encoder.dimension)
-        vectors.add(chunk_vectors)
-        sentences = VectorIndex(encoder.dimension)
-        sentences.add(sentence_vectors)
-        lexical = LexicalIndex.build(texts)
-        manifest = new_manifest(
-            model=encoder.name, dimension=encoder.dimension,
-            chunking={"max_tokens": settings.max_tokens, "overlap": settings.overlap,
-                      "title_in_text": True, "max_title_tokens": MAX_TITLE_TOKENS},
-            retrieval={**retrieval.to_dict()}, n_documents=len(documents), n_chunks=len(chunks))
-        manifest["counts"]["sentences"] = len(sentences)
-        manifest["counts"]["sentence_windows"] = sum(len(w) for w in sentence_windows)
-        manifest["lexical"] = {"k1": lexical.k1, "b": lexical.b, "stemmer": "english", "stopwords": "en"}
-        manifest["encoder"] = encoding or {"backend": backend_of(encoder), "sentences": sentence_mode(encoder)}
-        present = {d.doc_id for d in documents}
-        manifest["files"] = {doc_id: f for doc_id, f in sorted((files or {}).items()) if doc_id in present}
-        with atomic_folder(index_dir) as tmp:
-            write_store(tmp, documents, chunks)
-            vectors.save(tmp / VECTORS)
-            sentences.save(tmp / SENTENCE_VECTORS)
-            save_windows(tmp / SENTENCE_WINDOWS, sentence_windows, encoder.dimension)
-            lexical.save(tmp / LEXICAL)
-            write_manifest(tmp, manifest)
+        write_index(index_dir, documents, chunks, texts, chunk_vectors, sentence_vectors, sentence_windows,
+                    settings, retrieval.to_dict(), encoder, files, encoding)
         return cls.open(index_dir, encoder=encoder)
 
     def add(self, paths: Iterable[str | os.PathLike], *, show_progress: bool = False,
@@ -236,18 +196,18 @@ class KnowledgeBase:
         keep_docs = [d for d in self._documents.values() if d.doc_id not in dropped]
         keep_rows = [i for i, c in enumerate(self._chunks) if c.doc_id not in dropped]
         keep_chunks = [self._chunks[i] for i in keep_rows]
-        spans_kept = [i for i, (d, _, _) in enumerate(self._sentence_spans) if d not in dropped]
-        new_chunks, new_texts = _chunk_all(new_documents, self.chunking, self.encoder, show_progress)
+        spans_kept = [i for i, (d, _, _) in enumerate(self.sentences.spans) if d not in dropped]
+        new_chunks, new_texts = chunk_all(new_documents, self.chunking, self.encoder, show_progress)
         documents = keep_docs + list(new_documents)
         chunks = keep_chunks + new_chunks
-        texts = _embedding_texts(keep_docs, keep_chunks, self.encoder) + new_texts
+        texts = embedding_texts(keep_docs, keep_chunks, self.encoder) + new_texts
         mode = self.manifest.get("encoder", LEGACY_ENCODING)["sentences"]
         new_vectors, new_sentences, new_windows = encode_chunks(new_documents, new_chunks, new_texts, self.encoder,
                                                                 show_progress, mode)
         chunk_vectors = np.vstack([self._matrix[keep_rows], new_vectors])
-        old_sentences = self._sentence_vectors(spans_kept) if spans_kept else np.zeros((0, self.encoder.dimension))
+        old_sentences = self.sentences.vectors(spans_kept) if spans_kept else np.zeros((0, self.encoder.dimension))
         sentence_vectors = np.vstack([old_sentences, new_sentences])
-        windows = [self._windows_of(r) for r in spans_kept] + new_windows
+        windows = [self.sentences.windows(r) for r in spans_kept] + new_windows
         return type(self)._write(self.index_dir, documents, chunks, texts, chunk_vectors.astype(np.float32),
                                  sentence_vectors.astype(np.float32), windows, self.chunking, self.retrieval,
                                  self.encoder, files, self.manifest.get("encoder", LEGACY_ENCODING))
@@ -398,12 +358,12 @@ class KnowledgeBase:
             return passages, [], np.zeros((0, len(FEATURES)))
         if query is None:
             query = self.encoder.encode_query(question)
-        candidates = self._candidates(ids, scores, query)
-        neighbors = [self._neighbors(c.row) for c in candidates]
+        candidates = self.sentences.candidates(ids, scores, query)
+        neighbors = [self.sentences.neighbors(c.row) for c in candidates]
         rows = sorted({c.row for c in candidates} | {r for pair in neighbors for r in pair})
-        cosine = dict(zip(rows, (self._sentence_vectors(rows) @ query).tolist()))
+        cosine = dict(zip(rows, (self.sentences.vectors(rows) @ query).tolist()))
         dense = np.array([cosine[c.row] for c in candidates])
-        window_dense = self._window_dense([c.row for c in candidates], query, dense)
+        window_dense = self.sentences.window_dense([c.row for c in candidates], query, dense)
         neighbor_dense = np.array([max((cosine[r] for r in pair), default=0.0) for pair in neighbors])
         n = len(candidates)
         scored = [scoring_text(self._documents[c.doc_id].text, c.start, c.end) for c in candidates]
@@ -435,69 +395,10 @@ class KnowledgeBase:
         doc = self._documents.get(quote.doc_id)
         return doc is not None and doc.text[quote.start:quote.end] == quote.text
 
-    def _candidates(self, ids: np.ndarray, scores: np.ndarray, query: np.ndarray) -> list[Candidate]:
-        """The sentences of the retrieved chunks, each once, with its best passage's rank and score."""
-        seen: dict[int, Candidate] = {}
-        for rank, (row, score) in enumerate(zip(ids.tolist(), scores.tolist()), start=1):
-            passage_dense = float(self._matrix[row] @ query)
-            for srow in self._chunk_sentences[row]:
-                if srow in seen:
-                    continue
-                doc_id, start, end = self._sentence_spans[srow]
-                text = self._documents[doc_id].text
-                seen[srow] = Candidate(srow, doc_id, start, end, text[start:end], self._context(srow),
-                                       rank, float(score), passage_dense, row)
-        return list(seen.values())
-
-    def _neighbors(self, srow: int) -> list[int]:
-        """Rows of the sentences just before and after `srow` in the same document."""
-        doc_id = self._sentence_spans[srow][0]
-        return [r for r in (srow - 1, srow + 1)
-                if 0 <= r < len(self._sentence_spans) and self._sentence_spans[r][0] == doc_id]
-
-    def _context(self, srow: int) -> str:
-        """The sentence with its neighbours in the same document."""
-        doc_id, start, end = self._sentence_spans[srow]
-        for r in self._neighbors(srow):
-            start, end = min(start, self._sentence_spans[r][1]), max(end, self._sentence_spans[r][2])
-        return self._documents[doc_id].text[start:end]
-
-    def _sentence_vectors(self, rows: Sequence[int]) -> np.ndarray:
-        if self._sentence_matrix is not None:
-            return self._sentence_matrix[np.asarray(rows, dtype=np.int64)]
-        self._encode_lazily(rows)
-        return np.stack([self._lazy_sentences[r][0] for r in rows])
-
-    def _windows_of(self, row: int) -> np.ndarray:
-        """The window vectors of sentence `row` (none for a short sentence)."""
-        if self._sentence_windows is not None:
-            vectors, offsets = self._sentence_windows
-            return vectors[offsets[row]:offsets[row + 1]]
-        self._encode_lazily([row])
-        return self._lazy_sentences[row][1]
-
-    def _encode_lazily(self, rows: Sequence[int]) -> None:
-        """Vector and windows of sentences an index built without them needs: encoded on demand, once."""
-        missing = [r for r in rows if r not in self._lazy_sentences]
-        if missing:
-            texts = [scoring_text(self._documents[d].text, a, b) for d, a, b in (self._sentence_spans[r] for r in missing)]
-            vectors, windows = self.encoder.encode_windows(texts)
-            for r, v, w in zip(missing, vectors, windows):
-                self._lazy_sentences[r] = (v, w)
-
-    def _window_dense(self, rows: Sequence[int], query: np.ndarray, dense: np.ndarray) -> np.ndarray:
-        """Each sentence's best cosine with the query over its own vector and its windows'."""
-        best = dense.copy()
-        for i, row in enumerate(rows):
-            windows = self._windows_of(row)
-            if len(windows):
-                best[i] = max(best[i], float((windows.astype(np.float32) @ query).max()))
-        return best
-
     def _quote(self, c: Candidate, score: float) -> Quote:
         doc = self._documents[c.doc_id]
         chunk = self._chunks[c.chunk_row]
-        end = self._quote_end(c.row)
+        end = self.sentences.quote_end(c.row)
         lines = line_span(doc.text, c.start, end) if doc.kind in ("txt", "md") else (None, None)
         quote = Quote(text=doc.text[c.start:end], doc_id=doc.doc_id, source=doc.source, title=doc.title,
                       start=c.start, end=end, page=doc.page_at(c.start), score=round(score, 4),
@@ -506,20 +407,6 @@ class KnowledgeBase:
         if not self.verify(quote):  # never let a quote out that is not the document's own text
             raise CitationError(f"quote {c.start}-{c.end} of {doc.doc_id!r} is not its text; rebuild the index")
         return quote
-
-    def _quote_end(self, srow: int) -> int:
-        """Where a quote starting with sentence `srow` ends: the sentence itself, or, when it
-        introduces a list ("For a normal local reaction:"), the next few items too."""
-        doc_id, _, end = self._sentence_spans[srow]
-        text = self._documents[doc_id].text
-        if not text[:end].rstrip().endswith(":"):
-            return end
-        for nxt in range(srow + 1, min(srow + 1 + MAX_LIST_ITEMS, len(self._sentence_spans))):
-            next_doc, start, next_end = self._sentence_spans[nxt]
-            if next_doc != doc_id or text[end:start].strip():  # not the very next sentence
-                break
-            end = next_end
-        return end
 
     def _rank_chunks(self, question: str, k: int, mode: str, retrieval: RetrievalSettings | None,
                      exclude: Collection[str] | None = None):
@@ -575,85 +462,6 @@ class KnowledgeBase:
                        rank=rank, chunk=chunk.index)
 
 
-def _chunk_all(documents: Sequence[Document], settings: ChunkingSettings, encoder: TextEncoder,
-               show_progress: bool) -> tuple[list[Chunk], list[str]]:
-    """Chunks of every document, and the text each is embedded with (title line + chunk text)."""
-    chunks, texts = [], []
-    for doc in tqdm(documents, desc="Chunking", unit="doc", disable=not show_progress or not documents):
-        title, title_tokens = _title_prefix(doc, encoder)
-        limit = ChunkingSettings(max_tokens=min(settings.max_tokens, encoder.chunk_token_limit - title_tokens),
-                                 overlap=settings.overlap)
-        for chunk in chunk_document(doc, settings=limit, count_tokens=encoder.count_tokens):
-            chunks.append(chunk)
-            texts.append(f"{title}\n{chunk.text}" if title else chunk.text)
-    return chunks, texts
-
-
-def _title_prefix(doc: Document, encoder: TextEncoder) -> tuple[str, int]:
-    """The title line a document's chunks are embedded with, and its token cost ("" when too long)."""
-    title = doc.title.strip()
-    tokens = encoder.count_tokens(title) + 1 if title else 0
-    return (title, tokens) if tokens <= MAX_TITLE_TOKENS else ("", 0)
-
-
-def _embedding_texts(documents: Sequence[Document], chunks: Sequence[Chunk], encoder: TextEncoder) -> list[str]:
-    """The texts already-chunked documents were embedded with (for rebuilding BM25 on an update)."""
-    prefixes = {d.doc_id: _title_prefix(d, encoder)[0] for d in documents}
-    return [f"{prefixes[c.doc_id]}\n{c.text}" if prefixes[c.doc_id] else c.text for c in chunks]
-
-
-def sentence_mode(encoder: TextEncoder) -> str:
-    """How `encode_chunks` gives this encoder's sentence vectors: "pooled" from the chunks' own
-    forward pass (an encoder with `encode_spans`), or "separate" (each sentence encoded again)."""
-    return "pooled" if hasattr(encoder, "encode_spans") else "separate"
-
-
-def encode_chunks(documents: Sequence[Document], chunks: Sequence[Chunk], texts: Sequence[str],
-                  encoder: TextEncoder, show_progress: bool, mode: str | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-    """Chunk vectors, and each sentence's (`sentence_table` rows) vector and window vectors.
-
-    With an encoder that has `encode_spans`, every token is encoded once: a sentence's vectors are
-    pooled from its tokens in the first chunk holding it. Otherwise each sentence is encoded again
-    alone, as `scoring_text` reads it. `mode` ("pooled" or "separate") keeps an index's own way.
-    """
-    spans, per_chunk = sentence_table(chunks)
-    mode = mode or sentence_mode(encoder)
-    if mode == "pooled" and sentence_mode(encoder) != "pooled":
-        raise IndexMismatchError("this index pools sentence vectors from its chunks, which this encoder cannot do: "
-                                 "rebuild it with `groundqa index PATH... --rebuild`")
-    if mode == "separate":
-        chunk_vectors = encoder.encode(texts, show_progress=show_progress)
-        sentence_vectors, windows = _encode_sentences(documents, spans, encoder, show_progress)
-        return chunk_vectors, sentence_vectors, windows
-    home: dict[int, tuple[int, int]] = {}  # sentence row -> (chunk, position among the chunk's spans)
-    chunk_spans: list[list[tuple[int, int]]] = []
-    for c, (chunk, rows) in enumerate(zip(chunks, per_chunk)):
-        shift = len(texts[c]) - len(chunk.text) - chunk.start  # the title line before the chunk's text
-        mine = []
-        for row in rows:
-            if row not in home:
-                home[row] = (c, len(mine))
-                _, start, end = spans[row]
-                mine.append((start + shift, end + shift))
-        chunk_spans.append(mine)
-    chunk_vectors, pooled, pooled_windows = encoder.encode_spans(texts, chunk_spans, show_progress=show_progress)
-    sentence_vectors = np.zeros((len(spans), encoder.dimension), dtype=np.float32)
-    windows: list[np.ndarray] = []
-    for row in range(len(spans)):
-        c, j = home[row]
-        sentence_vectors[row] = pooled[c][j]
-        windows.append(pooled_windows[c][j])
-    return chunk_vectors, sentence_vectors, windows
-
-
-def _encode_sentences(documents: Sequence[Document], spans, encoder: TextEncoder,
-                      show_progress: bool) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Each sentence's vector and its window vectors (`embeddings.window_vectors`), encoded alone."""
-    texts = {d.doc_id: d.text for d in documents}
-    return encoder.encode_windows([scoring_text(texts[d], a, b) for d, a, b in spans], show_progress=show_progress)
-
-
 def _distinct_best(candidates: Sequence[Candidate], probabilities: np.ndarray) -> Iterator[int]:
     """Indices of the candidates, most probable first, each sentence text once (duplicate files)."""
     texts = set()
@@ -664,19 +472,3 @@ def _distinct_best(candidates: Sequence[Candidate], probabilities: np.ndarray) -
             yield i
 
 
-def sentence_table(chunks: Sequence[Chunk]) -> tuple[list[tuple[str, int, int]], list[list[int]]]:
-    """Unique sentence spans (doc_id, start, end) in chunk order, and each chunk's rows in that list.
-
-    Overlapping chunks share sentences; each sentence gets one row (and one vector).
-    """
-    rows: dict[tuple[str, int, int], int] = {}
-    per_chunk = []
-    for chunk in chunks:
-        mine = []
-        for start, end in chunk.sentences:
-            key = (chunk.doc_id, start, end)
-            if key not in rows:
-                rows[key] = len(rows)
-            mine.append(rows[key])
-        per_chunk.append(mine)
-    return list(rows), per_chunk

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from corpus import dateline_reading, enumeration_reading, table_header
+from corpus import scoring_text
 from qa.answers import Network
 from qa.errors import AnswerModelError
 
@@ -29,20 +29,6 @@ _DIGITS = re.compile(r"\d+")
 # What the head combines for each of the scorer's top candidates, and reads for an ask's confidence.
 HEAD_FEATURES = ("reader_logit", "scorer_logit", "lexical_context", "missing_numbers")
 HEAD_CONFIDENCE_FEATURES = ("top_answer", "top_reader_logit", "reader_margin", "scorer_confidence", "log_chunks")
-
-
-def scoring_text(text: str, start: int, end: int) -> str:
-    """What the answer scorer reads for the sentence `text[start:end]`; the quote itself stays the sentence.
-
-    Mostly the sentence; what a convention leaves implicit is spelled out: a table row is read
-    under its header row, a news dateline as who reported it from where, an enumerated point
-    ("Fourthly, ...") with its place in the list.
-    """
-    sentence = text[start:end]
-    header = table_header(text, start)
-    if header:
-        return f"{text[header[0]:header[1]]}\n{sentence}"
-    return dateline_reading(sentence) or enumeration_reading(sentence) or sentence
 
 
 def reader_text(title: str, text: str, start: int, end: int) -> str:

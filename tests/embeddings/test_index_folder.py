@@ -57,7 +57,7 @@ def test_a_crash_mid_build_leaves_the_previous_index_intact(tmp_path, fake_encod
     def crash(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C while the new store is being written
 
-    monkeypatch.setattr("qa.knowledge_base.write_store", crash)
+    monkeypatch.setattr("embeddings.indexer.write_store", crash)
     with pytest.raises(KeyboardInterrupt):
         build(tmp_path, fake_encoder, text="Completely different content about tractors.")
     reopened = KnowledgeBase.open(tmp_path / "idx", encoder=fake_encoder)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from conftest import ROOT, write
 from qa import KnowledgeBase, QuestionError
 from qa.answers import FEATURES
-from qa.knowledge_base import scoring_text
+from corpus import scoring_text
 
 QUESTIONS = [json.loads(line) for line in (ROOT / "tests" / "data" / "sample_questions.jsonl").read_text().splitlines()]
 

@@ -81,3 +81,20 @@ def test_answer_json_is_kept_for_download(service):
     data = json.loads(service.answer_json(answer_id))
     assert data["question"] == "By what date should syrup feeding stop?" and data["quotes"][0]["verified"]
     assert service.answer_json("unknown") == ""
+
+
+def test_a_running_chat_sees_an_index_another_process_commits(tmp_path, fake_encoder):
+    """`groundqa index` while the chat serves: the next question is answered from the new commit."""
+    from qa.updating import index_paths
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ferry.txt").write_text("The Tallow Creek ferry was painted blue in 2024.\n")
+    kb, _ = index_paths([docs], index_dir=tmp_path / "idx", encoder=fake_encoder, show_progress=False)
+    service = ChatService(kb, upload_dir=tmp_path / "uploads")
+    service.holder.check_seconds = 0
+    (docs / "otters.txt").write_text("Otters came back to the creek in 2019.\n")
+    index_paths([docs], index_dir=tmp_path / "idx", encoder=fake_encoder, show_progress=False)
+    assert [d["doc_id"] for d in service.documents()] == ["ferry.txt", "otters.txt"]
+    service.kb.encoder = fake_encoder  # (the reopened index would load the real model on first question)
+    assert service.kb.search("otters creek", k=1)[0].doc_id == "otters.txt"

@@ -1,0 +1,169 @@
+"""The indexing pipeline below `KnowledgeBase`: documents → chunks (with the text each is embedded
+with) → vectors (chunks, sentences, windows) → one index folder written atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from corpus import Chunk, ChunkingSettings, Document, chunk_document, scoring_text
+from embeddings.backends import backend_of
+from embeddings.errors import IndexMismatchError
+from embeddings.index_folder import LEXICAL, VECTORS, atomic_folder, new_manifest, write_manifest, write_store
+from embeddings.lexical_index import LexicalIndex
+from embeddings.vector_index import VectorIndex
+from embeddings.windows import save_windows
+
+# A title longer than this many word pieces is left out of the text a chunk is embedded with.
+MAX_TITLE_TOKENS = 48
+SENTENCE_VECTORS = "sentences.faiss"
+SENTENCE_WINDOWS = "windows.npz"
+# How an index that records no encoder (written before int8 ONNX) made its vectors.
+LEGACY_ENCODING = {"backend": "torch", "sentences": "separate"}
+
+
+class TextEncoder(Protocol):
+    """What indexing needs of an encoder (`embeddings.onnx_encoder.OnnxEncoder`, `embeddings.Encoder`)."""
+
+    name: str
+    dimension: int
+    chunk_token_limit: int
+
+    def count_tokens(self, text: str) -> int: ...
+    def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray: ...
+    def encode_windows(self, texts: Sequence[str], *, show_progress: bool = False
+                       ) -> tuple[np.ndarray, list[np.ndarray]]: ...
+    def encode_query(self, text: str) -> np.ndarray: ...
+
+
+def chunk_all(documents: Sequence[Document], settings: ChunkingSettings, encoder: TextEncoder,
+               show_progress: bool) -> tuple[list[Chunk], list[str]]:
+    """Chunks of every document, and the text each is embedded with (title line + chunk text)."""
+    chunks, texts = [], []
+    for doc in tqdm(documents, desc="Chunking", unit="doc", disable=not show_progress or not documents):
+        title, title_tokens = title_prefix(doc, encoder)
+        limit = ChunkingSettings(max_tokens=min(settings.max_tokens, encoder.chunk_token_limit - title_tokens),
+                                 overlap=settings.overlap)
+        for chunk in chunk_document(doc, settings=limit, count_tokens=encoder.count_tokens):
+            chunks.append(chunk)
+            texts.append(f"{title}\n{chunk.text}" if title else chunk.text)
+    return chunks, texts
+
+
+def title_prefix(doc: Document, encoder: TextEncoder) -> tuple[str, int]:
+    """The title line a document's chunks are embedded with, and its token cost ("" when too long)."""
+    title = doc.title.strip()
+    tokens = encoder.count_tokens(title) + 1 if title else 0
+    return (title, tokens) if tokens <= MAX_TITLE_TOKENS else ("", 0)
+
+
+def embedding_texts(documents: Sequence[Document], chunks: Sequence[Chunk], encoder: TextEncoder) -> list[str]:
+    """The texts already-chunked documents were embedded with (for rebuilding BM25 on an update)."""
+    prefixes = {d.doc_id: title_prefix(d, encoder)[0] for d in documents}
+    return [f"{prefixes[c.doc_id]}\n{c.text}" if prefixes[c.doc_id] else c.text for c in chunks]
+
+
+def sentence_mode(encoder: TextEncoder) -> str:
+    """How `encode_chunks` gives this encoder's sentence vectors: "pooled" from the chunks' own
+    forward pass (an encoder with `encode_spans`), or "separate" (each sentence encoded again)."""
+    return "pooled" if hasattr(encoder, "encode_spans") else "separate"
+
+
+def encode_chunks(documents: Sequence[Document], chunks: Sequence[Chunk], texts: Sequence[str],
+                  encoder: TextEncoder, show_progress: bool, mode: str | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Chunk vectors, and each sentence's (`sentence_table` rows) vector and window vectors.
+
+    With an encoder that has `encode_spans`, every token is encoded once: a sentence's vectors are
+    pooled from its tokens in the first chunk holding it. Otherwise each sentence is encoded again
+    alone, as `scoring_text` reads it. `mode` ("pooled" or "separate") keeps an index's own way.
+    """
+    spans, per_chunk = sentence_table(chunks)
+    mode = mode or sentence_mode(encoder)
+    if mode == "pooled" and sentence_mode(encoder) != "pooled":
+        raise IndexMismatchError("this index pools sentence vectors from its chunks, which this encoder cannot do: "
+                                 "rebuild it with `groundqa index PATH... --rebuild`")
+    if mode == "separate":
+        chunk_vectors = encoder.encode(texts, show_progress=show_progress)
+        sentence_vectors, windows = encode_sentences(documents, spans, encoder, show_progress)
+        return chunk_vectors, sentence_vectors, windows
+    home: dict[int, tuple[int, int]] = {}  # sentence row -> (chunk, position among the chunk's spans)
+    chunk_spans: list[list[tuple[int, int]]] = []
+    for c, (chunk, rows) in enumerate(zip(chunks, per_chunk)):
+        shift = len(texts[c]) - len(chunk.text) - chunk.start  # the title line before the chunk's text
+        mine = []
+        for row in rows:
+            if row not in home:
+                home[row] = (c, len(mine))
+                _, start, end = spans[row]
+                mine.append((start + shift, end + shift))
+        chunk_spans.append(mine)
+    chunk_vectors, pooled, pooled_windows = encoder.encode_spans(texts, chunk_spans, show_progress=show_progress)
+    sentence_vectors = np.zeros((len(spans), encoder.dimension), dtype=np.float32)
+    windows: list[np.ndarray] = []
+    for row in range(len(spans)):
+        c, j = home[row]
+        sentence_vectors[row] = pooled[c][j]
+        windows.append(pooled_windows[c][j])
+    return chunk_vectors, sentence_vectors, windows
+
+
+def encode_sentences(documents: Sequence[Document], spans, encoder: TextEncoder,
+                      show_progress: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each sentence's vector and its window vectors (`embeddings.window_vectors`), encoded alone."""
+    texts = {d.doc_id: d.text for d in documents}
+    return encoder.encode_windows([scoring_text(texts[d], a, b) for d, a, b in spans], show_progress=show_progress)
+
+
+def write_index(index_dir: Path, documents: Sequence[Document], chunks: Sequence[Chunk], texts: Sequence[str],
+                chunk_vectors: np.ndarray, sentence_vectors: np.ndarray, sentence_windows: Sequence[np.ndarray],
+                settings: ChunkingSettings, retrieval: dict, encoder: TextEncoder,
+                files: dict[str, dict] | None = None, encoding: dict | None = None) -> None:
+    """Write a complete index folder atomically (the caller holds the writer lock).
+
+    `files` records where documents came from; `encoding` how the vectors were made (default: by
+    `encoder`, now)."""
+    vectors = VectorIndex(encoder.dimension)
+    vectors.add(chunk_vectors)
+    sentences = VectorIndex(encoder.dimension)
+    sentences.add(sentence_vectors)
+    lexical = LexicalIndex.build(texts)
+    manifest = new_manifest(
+        model=encoder.name, dimension=encoder.dimension,
+        chunking={"max_tokens": settings.max_tokens, "overlap": settings.overlap,
+                  "title_in_text": True, "max_title_tokens": MAX_TITLE_TOKENS},
+        retrieval=dict(retrieval), n_documents=len(documents), n_chunks=len(chunks))
+    manifest["counts"]["sentences"] = len(sentences)
+    manifest["counts"]["sentence_windows"] = sum(len(w) for w in sentence_windows)
+    manifest["lexical"] = {"k1": lexical.k1, "b": lexical.b, "stemmer": "english", "stopwords": "en"}
+    manifest["encoder"] = encoding or {"backend": backend_of(encoder), "sentences": sentence_mode(encoder)}
+    present = {d.doc_id for d in documents}
+    manifest["files"] = {doc_id: f for doc_id, f in sorted((files or {}).items()) if doc_id in present}
+    with atomic_folder(index_dir) as tmp:
+        write_store(tmp, documents, chunks)
+        vectors.save(tmp / VECTORS)
+        sentences.save(tmp / SENTENCE_VECTORS)
+        save_windows(tmp / SENTENCE_WINDOWS, sentence_windows, encoder.dimension)
+        lexical.save(tmp / LEXICAL)
+        write_manifest(tmp, manifest)
+
+
+def sentence_table(chunks: Sequence[Chunk]) -> tuple[list[tuple[str, int, int]], list[list[int]]]:
+    """Unique sentence spans (doc_id, start, end) in chunk order, and each chunk's rows in that list.
+
+    Overlapping chunks share sentences; each sentence gets one row (and one vector).
+    """
+    rows: dict[tuple[str, int, int], int] = {}
+    per_chunk = []
+    for chunk in chunks:
+        mine = []
+        for start, end in chunk.sentences:
+            key = (chunk.doc_id, start, end)
+            if key not in rows:
+                rows[key] = len(rows)
+            mine.append(rows[key])
+        per_chunk.append(mine)
+    return list(rows), per_chunk
