@@ -85,8 +85,6 @@ class Encoder:
         self.name = model_name(model)
         self.path = path
         self.batch_size = batch_size
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
         from sentence_transformers import SentenceTransformer
 
@@ -107,7 +105,7 @@ class Encoder:
 
     def count_tokens(self, text: str) -> int:
         """Word pieces in `text`, without the special tokens the model adds."""
-        return len(self._tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
+        return len(self._tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
 
     @property
     def chunk_token_limit(self) -> int:

@@ -19,7 +19,7 @@ from corpus.documents import Document, Page
 from embeddings.errors import IndexDamagedError, IndexMismatchError, IndexNotFoundError
 
 FORMAT_NAME = "groundqa-index"
-FORMAT_VERSION = 4  # 2: sentence windows (windows.npz); 3: datelines split, conventions spelled out in sentence vectors; 4: main-content HTML, PDF via pdfium, enumeration labels, identifier part terms
+FORMAT_VERSION = 5  # 2: sentence windows (windows.npz); 3: datelines split, conventions spelled out in sentence vectors; 4: main-content HTML, PDF via pdfium, enumeration labels, identifier part terms; 5: int8 ONNX, sentence vectors pooled from the chunks, encoder record, file table, checksums
 MANIFEST = "manifest.json"
 MANIFEST_CHECKSUM = "manifest.sha256"
 # Opening an index checks its files' contents (not only their sizes) up to this many bytes in all.

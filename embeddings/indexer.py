@@ -78,8 +78,10 @@ def encode_chunks(documents: Sequence[Document], chunks: Sequence[Chunk], texts:
     """Chunk vectors, and each sentence's (`sentence_table` rows) vector and window vectors.
 
     With an encoder that has `encode_spans`, every token is encoded once: a sentence's vectors are
-    pooled from its tokens in the first chunk holding it. Otherwise each sentence is encoded again
-    alone, as `scoring_text` reads it. `mode` ("pooled" or "separate") keeps an index's own way.
+    pooled from its tokens in the first chunk holding it (but for the few sentences `scoring_text`
+    reads otherwise, encoded as read). Otherwise each sentence is encoded again alone, as
+    `scoring_text` reads it. `mode` ("pooled" or "separate") keeps an index's own way.
+    Identical inputs (repeated boilerplate, duplicate files, a line repeating one word) are encoded once.
     """
     spans, per_chunk = sentence_table(chunks)
     mode = mode or sentence_mode(encoder)
@@ -87,7 +89,8 @@ def encode_chunks(documents: Sequence[Document], chunks: Sequence[Chunk], texts:
         raise IndexMismatchError("this index pools sentence vectors from its chunks, which this encoder cannot do: "
                                  "rebuild it with `groundqa index PATH... --rebuild`")
     if mode == "separate":
-        chunk_vectors = encoder.encode(texts, show_progress=show_progress)
+        first, inverse = _distinct(texts)
+        chunk_vectors = encoder.encode([texts[i] for i in first], show_progress=show_progress)[inverse]
         sentence_vectors, windows = encode_sentences(documents, spans, encoder, show_progress)
         return chunk_vectors, sentence_vectors, windows
     home: dict[int, tuple[int, int]] = {}  # sentence row -> (chunk, position among the chunk's spans)
@@ -101,21 +104,45 @@ def encode_chunks(documents: Sequence[Document], chunks: Sequence[Chunk], texts:
                 _, start, end = spans[row]
                 mine.append((start + shift, end + shift))
         chunk_spans.append(mine)
-    chunk_vectors, pooled, pooled_windows = encoder.encode_spans(texts, chunk_spans, show_progress=show_progress)
+    first, inverse = _distinct([(t, tuple(s)) for t, s in zip(texts, chunk_spans)])
+    vectors, pooled, pooled_windows = encoder.encode_spans([texts[i] for i in first], [chunk_spans[i] for i in first],
+                                                           show_progress=show_progress)
     sentence_vectors = np.zeros((len(spans), encoder.dimension), dtype=np.float32)
     windows: list[np.ndarray] = []
     for row in range(len(spans)):
         c, j = home[row]
-        sentence_vectors[row] = pooled[c][j]
-        windows.append(pooled_windows[c][j])
-    return chunk_vectors, sentence_vectors, windows
+        sentence_vectors[row] = pooled[inverse[c]][j]
+        windows.append(pooled_windows[inverse[c]][j])
+    # A sentence whose convention `scoring_text` spells out (a table row under its header, a
+    # dateline, an enumerated point) is read that way, as its own text: the few such are encoded again.
+    by_id = {d.doc_id: d.text for d in documents}
+    readings = {row: scoring_text(by_id[d], a, b) for row, (d, a, b) in enumerate(spans)}
+    spelled = [row for row, reading in readings.items() if reading != by_id[spans[row][0]][spans[row][1]:spans[row][2]]]
+    if spelled:
+        again, again_windows = encoder.encode_windows([readings[row] for row in spelled])
+        for row, vector, rows_windows in zip(spelled, again, again_windows):
+            sentence_vectors[row], windows[row] = vector, rows_windows
+    return vectors[inverse], sentence_vectors, windows
+
+
+def _distinct(keys: Sequence) -> tuple[list[int], np.ndarray]:
+    """Where each distinct key first occurs, and for every key the index of its distinct one."""
+    seen: dict = {}
+    inverse = np.array([seen.setdefault(key, len(seen)) for key in keys], dtype=np.int64)
+    first = [0] * len(seen)
+    for i, u in reversed(list(enumerate(inverse.tolist()))):
+        first[u] = i
+    return first, inverse
 
 
 def encode_sentences(documents: Sequence[Document], spans, encoder: TextEncoder,
                       show_progress: bool) -> tuple[np.ndarray, list[np.ndarray]]:
     """Each sentence's vector and its window vectors (`embeddings.window_vectors`), encoded alone."""
     texts = {d.doc_id: d.text for d in documents}
-    return encoder.encode_windows([scoring_text(texts[d], a, b) for d, a, b in spans], show_progress=show_progress)
+    readings = [scoring_text(texts[d], a, b) for d, a, b in spans]
+    first, inverse = _distinct(readings)
+    vectors, windows = encoder.encode_windows([readings[i] for i in first], show_progress=show_progress)
+    return vectors[inverse], [windows[u] for u in inverse.tolist()]
 
 
 def write_index(index_dir: Path, documents: Sequence[Document], chunks: Sequence[Chunk], texts: Sequence[str],

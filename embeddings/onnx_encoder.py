@@ -176,8 +176,6 @@ def _export(model_path: Path, layout: _Layout, target: Path, *, quantize: bool) 
             raise ModelNotFoundError(
                 f"cannot export the model to ONNX: package {package} is not installed (pip install {package})"
             ) from exc
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import inspect
 
     import torch

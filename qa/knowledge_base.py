@@ -246,8 +246,9 @@ class KnowledgeBase:
             raise IndexDamagedError(f"the index at {index_dir} is damaged ({type(exc).__name__}: "
                                     f"{str(exc).splitlines()[0] if str(exc) else ''}): rebuild it with "
                                     f"`groundqa index PATH... --rebuild --index {index_dir}`") from exc
-        if len(vectors) != len(chunks) or (sentence_vectors is not None
-                                           and len(sentence_vectors) != manifest["counts"].get("sentences")):
+        sentences = manifest["counts"].get("sentences")
+        if (len(vectors) != len(chunks) or (sentence_vectors is not None and len(sentence_vectors) != sentences)
+                or (windows is not None and len(windows[1]) != sentences + 1)):
             raise IndexDamagedError(f"the index at {index_dir} is inconsistent ({len(vectors)} vectors, "
                                     f"{len(chunks)} chunks): rebuild it with `groundqa index PATH... --rebuild`")
         return cls(index_dir, manifest, documents, chunks, vectors, lexical, encoder, sentence_vectors, windows)

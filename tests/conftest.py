@@ -55,10 +55,10 @@ def fake_encoder() -> FakeEncoder:
 
 @pytest.fixture(scope="session")
 def encoder():
-    """The real packaged all-MiniLM-L6-v2, loaded once per test session."""
-    from embeddings import Encoder
+    """The real packaged all-MiniLM-L6-v2 on the default backend (int8 ONNX), loaded once per test session."""
+    from embeddings.backends import load_encoder
 
-    return Encoder()
+    return load_encoder()
 
 
 @pytest.fixture(scope="session")

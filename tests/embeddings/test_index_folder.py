@@ -107,3 +107,19 @@ def test_a_damaged_large_index_is_caught_when_loading(tmp_path, fake_encoder, mo
     path.write_bytes(b"x" * path.stat().st_size)
     with pytest.raises(IndexDamagedError, match="damaged .*RuntimeError"):
         KnowledgeBase.open(tmp_path / "idx", encoder=fake_encoder)
+
+
+def test_repeated_text_is_encoded_once_and_gets_the_same_vectors(tmp_path, fake_encoder):
+    calls = []
+    encode = fake_encoder.encode
+    fake_encoder.encode = lambda texts, **kw: calls.append(len(texts)) or encode(texts)
+    text = "# Notes\n\n" + "Bees make honey. " * 3 + "\n\n" + "Wasps do not. " * 2
+    write(tmp_path / "docs" / "a.md", text)  # one file's text twice, under one title
+    write(tmp_path / "docs" / "b.md", text)
+    kb = KnowledgeBase.build([tmp_path / "docs"], index_dir=tmp_path / "idx", encoder=fake_encoder,
+                             show_progress=False)
+    texts = [c.text for c in kb.chunks]
+    assert sum(calls) <= (len(texts) + len(kb.sentences)) / 2
+    matrix = kb._matrix
+    for i, j in [(i, j) for i in range(len(texts)) for j in range(len(texts)) if texts[i] == texts[j]]:
+        assert (matrix[i] == matrix[j]).all()

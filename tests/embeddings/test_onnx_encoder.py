@@ -50,6 +50,14 @@ def fp32_encoder(onnx_cache):
     return OnnxEncoder(cache_dir=onnx_cache, quantize=False)
 
 
+@pytest.fixture(scope="module")
+def encoder():
+    """The torch encoder the ONNX ones are compared with (conftest's `encoder` is the default, int8 ONNX)."""
+    from embeddings import Encoder
+
+    return Encoder()
+
+
 def test_interface_matches_the_torch_encoder(onnx_encoder, encoder):
     assert onnx_encoder.name == encoder.name
     assert onnx_encoder.path == encoder.path
@@ -194,3 +202,21 @@ def test_windows_agree_with_torch(onnx_encoder, encoder):
     assert long, "some test sentences are longer than one window"
     for i in long:
         assert np.sum(fast_windows[i] * slow_windows[i], axis=1).min() >= 0.97
+
+
+def test_spans_are_pooled_from_the_texts_own_forward_pass(onnx_encoder):
+    text = "  " + SENTENCES[0] + " " + SENTENCES[1]  # leading spaces: offsets still count from the text given
+    first = (2, 2 + len(SENTENCES[0]))
+    second = (first[1] + 1, len(text))
+    vectors, pooled, windows = onnx_encoder.encode_spans([text, "short"], [[first, second, (0, 2)], []])
+    assert np.allclose(vectors, onnx_encoder.encode([text, "short"]), atol=1e-5)
+    assert pooled[0].shape == (3, onnx_encoder.dimension) and pooled[1].shape == (0, onnx_encoder.dimension)
+    alone = onnx_encoder.encode(SENTENCES[:2])
+    # each span is closest to its own sentence encoded alone (read in context, not identical to it)
+    assert float(pooled[0][0] @ alone[0]) > max(0.8, float(pooled[0][0] @ alone[1]))
+    assert float(pooled[0][1] @ alone[1]) > max(0.8, float(pooled[0][1] @ alone[0]))
+    assert np.allclose(np.linalg.norm(pooled[0][:2], axis=1), 1.0, atol=1e-5)
+    assert not pooled[0][2].any() and windows[0][2].shape == (0, onnx_encoder.dimension)  # only spaces: no token
+    long = " ".join(SENTENCES)
+    _, _, long_windows = onnx_encoder.encode_spans([long], [[(0, len(long))]])
+    assert len(long_windows[0][0]) >= 2  # a long span has window vectors, as encode_windows gives

@@ -248,5 +248,6 @@ def test_long_sentences_are_scored_by_their_best_window_kept_across_reopen_and_a
     del manifest["checksums"]["windows.npz"]                                 # existed lists no such file)
     (tmp_path / "i" / "manifest.json").write_text(json.dumps(manifest))
     (tmp_path / "i" / "manifest.sha256").unlink()
-    assert np.isclose(features_of_long(KnowledgeBase.open(tmp_path / "i", encoder=encoder))[window],
-                      row[window], atol=1e-3)
+    # (such an index encoded its sentences alone, and so does the on-demand path: the window still wins)
+    legacy = features_of_long(KnowledgeBase.open(tmp_path / "i", encoder=encoder))
+    assert legacy[window] > legacy[dense] + 0.05

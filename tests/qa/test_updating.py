@@ -141,3 +141,17 @@ def test_other_chunking_rebuilds(tmp_path):
     kb, report = index_paths([docs], index_dir=tmp_path / "idx", encoder=FakeEncoder(), show_progress=False,
                              chunk_size=20)
     assert report.rebuilt and kb.manifest["chunking"]["max_tokens"] == 20
+
+
+def test_uploads_survive_a_re_index_of_the_folders(tmp_path):
+    """`make demo` re-indexes corpus/samples into the chat's index: what was uploaded stays."""
+    docs = tmp_path / "docs"
+    write(docs / "one.txt", FACTS[0])
+    kb, _ = index_paths([docs], index_dir=tmp_path / "idx", encoder=FakeEncoder(), show_progress=False)
+    write(tmp_path / "staged" / "note.md", FACTS[1])
+    kb, added = kb.add([tmp_path / "staged" / "note.md"], prefix="uploads/")
+    assert [d.doc_id for d in added] == ["uploads/note.md"]
+    write(docs / "two.txt", FACTS[2])
+    kb, report = index_paths([docs], index_dir=tmp_path / "idx", encoder=FakeEncoder(), show_progress=False)
+    assert report.added == ["two.txt"] and not report.removed
+    assert sorted(d.doc_id for d in kb.documents) == ["one.txt", "two.txt", "uploads/note.md"]
