@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from corpus import Document, DocumentError, SourceFile, find_files, read_file
-from embeddings import IndexMismatchError, IndexNotFoundError
+from embeddings import IndexMismatchError, IndexNotFoundError, model_name, read_manifest
 from embeddings.errors import IndexDamagedError
 from embeddings.backends import DEFAULT_BACKEND
+from embeddings.indexer import LEGACY_ENCODING
 from embeddings.lock import writer_lock
 from qa.errors import GroundQAError
 from qa.knowledge_base import KnowledgeBase, default_index_dir
@@ -34,6 +35,7 @@ class IndexReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     rebuilt: bool = False
     damaged: str = ""  # why the index there could not be updated and was rebuilt
+    counts: dict = field(default_factory=dict)  # the index's documents and chunks after the run
 
     @property
     def modified(self) -> bool:
@@ -45,13 +47,15 @@ def index_paths(paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathL
                 backend: str = DEFAULT_BACKEND, encoder=None, max_bytes: int | None = None,
                 show_progress: bool = True,
                 wait: bool = True, on_wait: Callable[[str], None] | None = None,
-                on_skip: Callable[[str, str], None] | None = None) -> tuple[KnowledgeBase, IndexReport]:
+                on_skip: Callable[[str, str], None] | None = None) -> tuple[KnowledgeBase | None, IndexReport]:
     """Bring the index at `index_dir` up to date with the files under `paths` (or build it; a
     damaged index is rebuilt, and `report.damaged` says why).
 
     Unusable files are skipped, each told to `on_skip(path, reason)`; an index built with another
     model, chunking or format is rebuilt. `encoder` replaces the model on `backend` (tests use a fake).
-    Raises DocumentError when no usable document remains.
+    Returns the updated knowledge base, or None when the index was already up to date (then it is
+    not even opened: only its manifest is read), and the report. Raises DocumentError when no
+    usable document remains.
     """
     paths = [Path(p) for p in paths]
     index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
@@ -64,6 +68,9 @@ def index_paths(paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathL
 
     files = find_files(paths, skip=skip)
     with writer_lock(index_dir, wait=wait, on_wait=on_wait):
+        if not rebuild and encoder is None and _up_to_date(index_dir, paths, files, model, chunk_size, chunk_overlap,
+                                                            backend, report):
+            return None, report
         try:
             current = None if rebuild else _open_compatible(index_dir, model, chunk_size, chunk_overlap, backend,
                                                             encoder)
@@ -78,8 +85,34 @@ def index_paths(paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathL
             kb = KnowledgeBase._build_locked(documents, index_dir=index_dir, model=model, chunk_size=chunk_size,
                                              chunk_overlap=chunk_overlap, backend=backend, encoder=encoder,
                                              show_progress=show_progress, files=table)
-            return kb, report
-        return _update(current, paths, files, max_bytes, skip, report, show_progress), report
+        else:
+            kb = _update(current, paths, files, max_bytes, skip, report, show_progress)
+        report.counts = dict(kb.manifest["counts"])
+        return kb, report
+
+
+def _up_to_date(index_dir: Path, paths: list[Path], files: list[SourceFile], model, chunk_size: int,
+                chunk_overlap: int, backend: str, report: IndexReport) -> bool:
+    """Whether the index's manifest already records every file as found now and none gone: the
+    quick answer for an unchanged folder, with nothing else opened or imported."""
+    try:
+        manifest = read_manifest(index_dir)
+    except GroundQAError:
+        return False
+    chunking = manifest["chunking"]
+    if (manifest["model"]["name"] != model_name(model) or chunking["overlap"] != chunk_overlap
+            or chunking["max_tokens"] != chunk_size
+            or manifest.get("encoder", LEGACY_ENCODING)["backend"] != backend):
+        return False
+    known = manifest.get("files", {})
+    if any(known.get(f.doc_id) != _record(f) for f in files):
+        return False
+    found = {f.doc_id for f in files}
+    roots = [p.resolve() for p in paths]
+    if any(doc_id not in found and _under(Path(rec["path"]), roots) for doc_id, rec in known.items()):
+        return False
+    report.unchanged, report.counts = len(files), dict(manifest["counts"])
+    return True
 
 
 def _open_compatible(index_dir: Path, model, chunk_size: int, chunk_overlap: int, backend: str,
@@ -92,6 +125,8 @@ def _open_compatible(index_dir: Path, model, chunk_size: int, chunk_overlap: int
     chunking = kb.manifest["chunking"]
     if chunking["overlap"] != chunk_overlap or chunking["max_tokens"] > chunk_size:
         return None
+    if encoder is None and kb.manifest.get("encoder", LEGACY_ENCODING)["backend"] != backend:
+        return None  # built on another backend: its vectors are not this one's
     if chunking["max_tokens"] < chunk_size and chunking["max_tokens"] != kb.encoder.chunk_token_limit:
         return None
     return kb

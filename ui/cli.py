@@ -174,7 +174,7 @@ def _index(args) -> int:
                              on_skip=lambda path, reason: say(f"skipped {path}: {reason}"))
     if report.damaged:
         say(report.damaged.split(": rebuild it")[0] + "; it was rebuilt")
-    counts = kb.manifest["counts"]
+    counts = report.counts
     if report.rebuilt:
         done = f"indexed {_plural(counts['documents'], 'document')} as {_plural(counts['chunks'], 'chunk')}"
     elif report.modified:
