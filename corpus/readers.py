@@ -230,6 +230,9 @@ def html_to_text(html: str) -> tuple[str | None, str]:
     return title or None, text
 
 
+_SCRIPT_OR_STYLE = re.compile(r"(?is)<(script|style)\b[^>]*>.*?</\1\s*>")
+
+
 def main_content_html(html: str) -> str | None:
     """The page's main content as simplified HTML (headings, paragraphs, lists, tables, code), found
     by trafilatura; None when it finds none.
@@ -240,6 +243,7 @@ def main_content_html(html: str) -> str | None:
     """
     import trafilatura
 
+    html = _SCRIPT_OR_STYLE.sub(r"<\1></\1>", html)  # never content; a 2 MB script would cost its parse
     tree = trafilatura.load_html(html) if html.strip() else None
     if tree is None:
         return None

@@ -47,7 +47,8 @@ def chunk_all(documents: Sequence[Document], settings: ChunkingSettings, encoder
         title, title_tokens = title_prefix(doc, encoder)
         limit = ChunkingSettings(max_tokens=min(settings.max_tokens, encoder.chunk_token_limit - title_tokens),
                                  overlap=settings.overlap)
-        for chunk in chunk_document(doc, settings=limit, count_tokens=encoder.count_tokens):
+        for chunk in chunk_document(doc, settings=limit, count_tokens=encoder.count_tokens,
+                                    token_spans=getattr(encoder, "token_spans", None)):
             chunks.append(chunk)
             texts.append(f"{title}\n{chunk.text}" if title else chunk.text)
     return chunks, texts
@@ -168,7 +169,8 @@ def write_index(index_dir: Path, documents: Sequence[Document], chunks: Sequence
     manifest["lexical"] = {"k1": lexical.k1, "b": lexical.b, "stemmer": "english", "stopwords": "en"}
     manifest["encoder"] = encoding or {"backend": backend_of(encoder), "sentences": sentence_mode(encoder)}
     present = {d.doc_id for d in documents}
-    manifest["files"] = {doc_id: f for doc_id, f in sorted((files or {}).items()) if doc_id in present}
+    manifest["files"] = {doc_id: f for doc_id, f in sorted((files or {}).items())
+                         if doc_id in present or "skipped" in f}  # skipped: why, so it is not read again
     with atomic_folder(index_dir) as tmp:
         write_store(tmp, documents, chunks)
         vectors.save(tmp / VECTORS)

@@ -14,6 +14,9 @@ _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's own token pattern
 # A word, or an identifier whose pieces are joined by ".", "::" or "->": "Example.Group.id", "std::vector".
 _WORD = re.compile(r"\w+(?:(?:\.|::|->)\w+)*")
 _PIECE_SEPARATOR = re.compile(r"\.|::|->")
+# The words of `_WORD` that may be identifiers (joined pieces, "_", camelCase): found in one pass,
+# so that plain prose costs no call per word.
+_MAYBE_IDENTIFIER = re.compile(r"\w+(?:(?:\.|::|->)\w+)+|\w*(?:_\w|[a-z0-9][A-Z])\w*")
 # Where an identifier splits into its parts: "_", and camelCase ("asn1Decoding", "XMLHttpRequest").
 _PART_BOUNDARY = re.compile(r"_+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _CAMEL = re.compile(r"[a-z0-9][A-Z]")
@@ -53,7 +56,7 @@ def identifier_terms(word: str) -> list[str]:
 
 
 def _with_identifier_terms(text: str) -> str:
-    added = [term for word in _WORD.findall(text) for term in identifier_terms(word)]
+    added = [term for word in _MAYBE_IDENTIFIER.findall(text) for term in identifier_terms(word)]
     return f"{text} {' '.join(added)}" if added else text
 
 
@@ -71,7 +74,9 @@ class LexicalIndex:
     def build(cls, texts: Sequence[str], *, k1: float = 1.2, b: float = 0.75) -> "LexicalIndex":
         import bm25s
 
-        corpus_tokens = tokenize(texts)
+        distinct = list(dict.fromkeys(texts))  # repeated texts (duplicate files, boilerplate) tokenized once
+        tokens_of = dict(zip(distinct, tokenize(distinct)))
+        corpus_tokens = [list(tokens_of[t]) for t in texts]
         # bm25s cannot index an empty corpus vocabulary; a placeholder token keeps empty texts valid.
         corpus_tokens = [t or ["\x00"] for t in corpus_tokens] or [["\x00"]]
         retriever = bm25s.BM25(k1=k1, b=b, method="lucene")

@@ -322,6 +322,10 @@ class OnnxEncoder:
         """Word pieces in `text`, without the special tokens the model adds."""
         return len(self._counter.encode(text, add_special_tokens=False).ids)
 
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """The character span in `text` of each of its word pieces (special tokens left out)."""
+        return [tuple(span) for span in self._counter.encode(text, add_special_tokens=False).offsets]
+
     @property
     def chunk_token_limit(self) -> int:
         """The most word pieces a chunk may hold so the model reads all of it (room for [CLS]/[SEP])."""

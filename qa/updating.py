@@ -69,7 +69,7 @@ def index_paths(paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathL
     files = find_files(paths, skip=skip)
     with writer_lock(index_dir, wait=wait, on_wait=on_wait):
         if not rebuild and encoder is None and _up_to_date(index_dir, paths, files, model, chunk_size, chunk_overlap,
-                                                            backend, report):
+                                                            backend, report, skip):
             return None, report
         try:
             current = None if rebuild else _open_compatible(index_dir, model, chunk_size, chunk_overlap, backend,
@@ -92,9 +92,9 @@ def index_paths(paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathL
 
 
 def _up_to_date(index_dir: Path, paths: list[Path], files: list[SourceFile], model, chunk_size: int,
-                chunk_overlap: int, backend: str, report: IndexReport) -> bool:
-    """Whether the index's manifest already records every file as found now and none gone: the
-    quick answer for an unchanged folder, with nothing else opened or imported."""
+                chunk_overlap: int, backend: str, report: IndexReport, skip) -> bool:
+    """Whether the index's manifest already records every file as found now (indexed, or skipped
+    and why) and none gone: the quick answer for an unchanged folder, with nothing else opened."""
     try:
         manifest = read_manifest(index_dir)
     except GroundQAError:
@@ -105,11 +105,16 @@ def _up_to_date(index_dir: Path, paths: list[Path], files: list[SourceFile], mod
             or manifest.get("encoder", LEGACY_ENCODING)["backend"] != backend):
         return False
     known = manifest.get("files", {})
-    if any(known.get(f.doc_id) != _record(f) for f in files):
+    if any(known.get(f.doc_id) != _record(f) and _skipped_before(f, known) is None for f in files):
         return False
+    for f in files:
+        reason = _skipped_before(f, known)
+        if reason is not None:
+            skip(f.path, reason)
     found = {f.doc_id for f in files}
     roots = [p.resolve() for p in paths]
-    if any(doc_id not in found and _under(Path(rec["path"]), roots) for doc_id, rec in known.items()):
+    if any(doc_id not in found and "skipped" not in rec and _under(Path(rec["path"]), roots)
+           for doc_id, rec in known.items()):
         return False
     report.unchanged, report.counts = len(files), dict(manifest["counts"])
     return True
@@ -135,23 +140,34 @@ def _open_compatible(index_dir: Path, model, chunk_size: int, chunk_overlap: int
 def _read_all(files: list[SourceFile], max_bytes, skip) -> tuple[list[Document], dict[str, dict]]:
     documents, table = [], {}
     for file in files:
-        document = _read(file, max_bytes, skip)
+        document = _read(file, max_bytes, skip, table)
         if document is not None:
             documents.append(document)
             table[file.doc_id] = _record(file)
     return documents, table
 
 
-def _read(file: SourceFile, max_bytes, skip) -> Document | None:
+def _read(file: SourceFile, max_bytes, skip, table: dict[str, dict]) -> Document | None:
+    """The file's document; or None, said to `skip` and recorded in `table` with the reason, so
+    that the same file unchanged is skipped again without being read."""
     try:
         return read_file(file, max_bytes=max_bytes)
     except DocumentError as exc:
         skip(file.path, str(exc))
+        table[file.doc_id] = {**_record(file), "skipped": str(exc)}
         return None
 
 
 def _record(file: SourceFile) -> dict:
     return {"path": file.resolved, "size": file.size, "mtime_ns": file.mtime_ns}
+
+
+def _skipped_before(file: SourceFile, known: dict[str, dict]) -> str | None:
+    """Why this file, unchanged since, was skipped last time (None if it was not)."""
+    old = known.get(file.doc_id)
+    if old is None or "skipped" not in old or {k: v for k, v in old.items() if k != "skipped"} != _record(file):
+        return None
+    return old["skipped"]
 
 
 def _update(kb: KnowledgeBase, paths: list[Path], files: list[SourceFile], max_bytes, skip,
@@ -167,7 +183,12 @@ def _update(kb: KnowledgeBase, paths: list[Path], files: list[SourceFile], max_b
             seen.add(file.doc_id)
             report.unchanged += 1
             continue
-        document = _read(file, max_bytes, skip)
+        reason = _skipped_before(file, known)
+        if reason is not None and file.doc_id not in present:
+            skip(file.path, reason)
+            table[file.doc_id] = old
+            continue
+        document = _read(file, max_bytes, skip, table)
         if document is None:
             continue
         seen.add(file.doc_id)
@@ -181,7 +202,8 @@ def _update(kb: KnowledgeBase, paths: list[Path], files: list[SourceFile], max_b
     gone = {doc_id for doc_id, rec in known.items()
             if doc_id in present and doc_id not in seen and _under(Path(rec["path"]), roots)}
     for doc_id in sorted(gone):
-        table.pop(doc_id, None)
+        if "skipped" not in table.get(doc_id, {}):  # (a file that turned bad keeps its reason)
+            table.pop(doc_id, None)
     report.removed = sorted(gone)
     if gone >= set(present) - {d.doc_id for d in incoming} and not incoming:
         raise GroundQAError("no usable documents would remain in the index: nothing was changed "

@@ -73,3 +73,31 @@ def test_settings_reject_nonsense():
         ChunkingSettings(max_tokens=2)
     with pytest.raises(GroundQAError, match="overlap"):
         ChunkingSettings(overlap=-1)
+
+
+def word_spans(text):
+    import re
+
+    return [m.span() for m in re.finditer(r"\S+", text)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(WORDS, min_size=1, max_size=400), st.integers(min_value=8, max_value=40),
+       st.integers(min_value=0, max_value=2))
+def test_cutting_a_long_line_by_its_token_spans_gives_the_same_chunks(line, max_tokens, overlap):
+    """A line with no sentence break, cut from the tokenizer's spans, is cut as counting would cut it."""
+    doc = Document("d", "d.txt", "d", " ".join(w.rstrip(".!?,") or "x" for w in line))
+    settings_ = ChunkingSettings(max_tokens=max_tokens, overlap=overlap)
+    counted = chunk_document(doc, settings=settings_, count_tokens=words)
+    spanned = chunk_document(doc, settings=settings_, count_tokens=words, token_spans=word_spans)
+    assert [(c.start, c.end, c.sentences) for c in spanned] == [(c.start, c.end, c.sentences) for c in counted]
+
+
+def test_a_line_with_no_break_is_cut_into_bounded_exact_pieces():
+    from corpus.chunking import MAX_CHARS_PER_TOKEN
+
+    doc = Document("d", "d.txt", "d", "word " * 20000 + "x" * 50000)
+    chunks = chunk_document(doc, settings=ChunkingSettings(max_tokens=50), count_tokens=words)
+    assert all(doc.text[c.start:c.end] == c.text for c in chunks)
+    assert max(c.end - c.start for c in chunks) <= MAX_CHARS_PER_TOKEN * 50
+    assert max(words(c.text) for c in chunks) <= 50 and chunks[-1].end == len(doc.text)

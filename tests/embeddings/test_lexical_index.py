@@ -149,3 +149,18 @@ def _english_stemmer():
     import Stemmer
 
     return Stemmer.Stemmer("english")
+
+
+def test_identifier_terms_of_a_text_are_those_of_its_words():
+    """The one-pass search for identifiers finds what asking every word would."""
+    import random
+    import re
+
+    from embeddings.lexical_index import _with_identifier_terms, identifier_terms
+
+    word = re.compile(r"\w+(?:(?:\.|::|->)\w+)*")
+    rng = random.Random(3)
+    for _ in range(3000):
+        text = "".join(rng.choice("aB_.:->x1 Z") for _ in range(rng.randint(1, 50)))
+        added = [t for w in word.findall(text) for t in identifier_terms(w)]
+        assert _with_identifier_terms(text) == (f"{text} {' '.join(added)}" if added else text), text

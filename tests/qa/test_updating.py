@@ -155,3 +155,25 @@ def test_uploads_survive_a_re_index_of_the_folders(tmp_path):
     kb, report = index_paths([docs], index_dir=tmp_path / "idx", encoder=FakeEncoder(), show_progress=False)
     assert report.added == ["two.txt"] and not report.removed
     assert sorted(d.doc_id for d in kb.documents) == ["one.txt", "two.txt", "uploads/note.md"]
+
+
+def test_an_unchanged_bad_file_is_skipped_again_without_being_read(tmp_path, monkeypatch):
+    docs = tmp_path / "docs"
+    write(docs / "good.txt", FACTS[0])
+    (docs / "empty.txt").write_bytes(b"")
+    said = []
+    on_skip = lambda path, reason: said.append((os.path.basename(path), reason))  # noqa: E731
+    index_paths([docs], index_dir=tmp_path / "idx", encoder=FakeEncoder(), show_progress=False, on_skip=on_skip)
+    read = []
+    import qa.updating
+
+    real = qa.updating.read_file
+    monkeypatch.setattr(qa.updating, "read_file", lambda f, **kw: read.append(f.doc_id) or real(f, **kw))
+    write(docs / "new.txt", FACTS[1])
+    kb, report = index_paths([docs], index_dir=tmp_path / "idx", encoder=FakeEncoder(), show_progress=False,
+                             on_skip=on_skip)
+    assert read == ["new.txt"] and report.added == ["new.txt"]
+    assert said == [("empty.txt", "empty file")] * 2
+    (docs / "empty.txt").write_text(FACTS[2])  # mended: read and indexed
+    kb, report = index_paths([docs], index_dir=tmp_path / "idx", encoder=FakeEncoder(), show_progress=False)
+    assert report.added == ["empty.txt"]
