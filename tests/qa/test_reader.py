@@ -168,16 +168,15 @@ def test_a_question_about_another_year_than_the_documents_give_is_less_sure(club
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="measured: confidence 0.72 against 0.265; the head weighs the question's missing "
+@pytest.mark.xfail(strict=True, reason="measured: confidence 0.72 against 0.235; the head weighs the question's missing "
                    "numbers (-0.6 logit each) far less than the reader's and the scorer's agreement")
 def test_a_question_about_another_year_than_the_documents_give_abstains(club_kb):
     assert club_kb.ask("How many colonies did the members lose in the 2021-2022 winter?").abstained
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="measured: 'three quarters of an acre' abstains (confidence 0.26 against 0.265) "
-                   "and both wordings quote the 'smaller than half an acre' rule: the reader does not read a "
-                   "quantity as falling inside a range")
+@pytest.mark.xfail(strict=True, reason="measured: both wordings quote the 'smaller than half an acre' rule (confidence "
+                   "0.26 and 0.73 against 0.235): the reader does not read a quantity as falling inside a range")
 def test_a_reworded_question_gets_the_same_quote(club_kb):
     asked = [club_kb.ask(q) for q in ("How many hives may I keep on a lot of three quarters of an acre?",
                                       "What is the colony limit for a lot between half an acre and an acre?")]
