@@ -22,7 +22,6 @@ import logging
 import os
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -160,8 +159,7 @@ def _quiet_export():
     root = logging.getLogger()
     root.addFilter(drop)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_loading():  # and warnings of every kind
             yield
     finally:
         root.removeFilter(drop)
