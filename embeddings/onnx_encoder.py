@@ -1,12 +1,13 @@
-"""A faster CPU backend for the sentence encoder: the model's transformer exported to ONNX, int8-quantized.
+"""The default CPU backend of the sentence encoder: the model's transformer exported to ONNX, int8-quantized.
 
-`OnnxEncoder` has the interface of `embeddings.encoder.Encoder` and the same `name`, so indexes built by
-either backend stay interchangeable. On first use it exports the HF transformer inside the
-sentence-transformers model with `torch.onnx.export`, quantizes its weights per channel to int8 with
-onnxruntime's dynamic quantization, and caches the file under
+`OnnxEncoder` has the interface of `embeddings.encoder.Encoder` and its model `name`; an index's
+manifest records which backend built it, and its questions are encoded on the same one (a
+torch-built index on the float32 export, which gives torch's vectors). On first use the HF
+transformer inside the sentence-transformers model is exported (`embeddings.onnx_export`), its
+weights quantized per channel to int8, and the file cached under
 `<cache>/onnx/<model fingerprint>/model-int8.onnx` (`<cache>` is `cache_dir`, `$GROUNDQA_CACHE` or
 ~/.cache/groundqa). Later runs load the cached file and need only `onnxruntime` and `tokenizers`:
-neither torch nor `onnx` is imported then. The export alone needs `onnx` (pip install onnx).
+neither torch nor `onnx` is imported then.
 
 Inference mirrors sentence-transformers: the model's fast tokenizer truncating to `max_tokens`, mean
 pooling over the attention mask, L2 normalization. Texts are sorted by length into batches so that each
@@ -15,28 +16,23 @@ batch pads little, and the vectors come back in the order of the texts.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from embeddings.encoder import model_name, quiet_loading, resolve_model_path
+from embeddings.encoder import model_name, resolve_model_path
+from embeddings.onnx_export import INPUTS as _INPUTS, export as _export, one_line as _one_line
 from embeddings.errors import ModelNotFoundError
 from embeddings.windows import window_vectors
 
 # Bump when the export recipe changes, so that every cache is rebuilt.
 _EXPORT_RECIPE = "groundqa-onnx-export-v1"
-_OPSET = 17
 # Texts are tokenized and length-sorted this many batches at a time, which bounds memory on big corpora.
 _WINDOW_BATCHES = 64
-_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -44,11 +40,6 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     if cache_dir:
         return Path(cache_dir).expanduser()
     return Path(os.environ.get("GROUNDQA_CACHE") or Path.home() / ".cache" / "groundqa")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def _machine_cores() -> int:
@@ -146,111 +137,6 @@ def _load_tokenizer(folder: Path):
     if backend is None:
         raise ModelNotFoundError(f"the ONNX backend needs a fast tokenizer; {folder} has none: use embeddings.Encoder")
     return Tokenizer.from_str(backend.to_str())
-
-
-@contextlib.contextmanager
-def _quiet_export():
-    """Silence the tracer's and the quantizer's advice, which says nothing actionable here."""
-    class _Drop(logging.Filter):
-        def filter(self, record: logging.LogRecord) -> bool:
-            return "pre-processing before quantization" not in record.getMessage()
-
-    drop = _Drop()
-    root = logging.getLogger()
-    root.addFilter(drop)
-    try:
-        with quiet_loading():  # and warnings of every kind
-            yield
-    finally:
-        root.removeFilter(drop)
-
-
-def _export(model_path: Path, layout: _Layout, target: Path, *, quantize: bool) -> None:
-    """Export the transformer of the model at `model_path` to ONNX at `target`, atomically."""
-    for module, package in (("onnx", "onnx"), ("onnxruntime", "onnxruntime")):
-        try:
-            __import__(module)
-        except ImportError as exc:
-            raise ModelNotFoundError(
-                f"cannot export the model to ONNX: package {package} is not installed (pip install {package})"
-            ) from exc
-    import inspect
-
-    import torch
-    from sentence_transformers import SentenceTransformer
-
-    try:
-        with quiet_loading():
-            st_model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise ModelNotFoundError(f"cannot load the model at {model_path}: {_one_line(exc)}") from exc
-    first = st_model[0]
-    hf_model = getattr(first, "auto_model", None) or getattr(first, "model", None)
-    if not isinstance(hf_model, torch.nn.Module):
-        raise ModelNotFoundError(f"cannot find the transformer inside the model at {model_path}")
-    hf_model.eval()
-    accepted = inspect.signature(hf_model.forward).parameters
-    inputs = [name for name in _INPUTS if name in accepted]
-
-    class _LastHiddenState(torch.nn.Module):
-        def __init__(self, inner: torch.nn.Module) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, *args):
-            return self.inner(**dict(zip(inputs, args))).last_hidden_state
-
-    # Two texts of unequal length, so that the traced graph keeps the attention mask.
-    texts = ["An example sentence to trace the model with, long enough to need padding elsewhere.", "Short."]
-    sample = st_model.tokenizer(texts, padding=True, truncation=True, max_length=layout.max_tokens,
-                                return_tensors="pt")
-    args = tuple(sample[name] if name in sample else torch.zeros_like(sample["input_ids"])
-                 for name in inputs)
-    with torch.no_grad():
-        expected = _LastHiddenState(hf_model)(*args).numpy()
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
-    try:
-        fp32 = work / "model-fp32.onnx"
-        axes = {name: {0: "batch", 1: "sequence"} for name in (*inputs, "last_hidden_state")}
-        with _quiet_export(), torch.no_grad():
-            torch.onnx.export(_LastHiddenState(hf_model), args, str(fp32), input_names=inputs,
-                              output_names=["last_hidden_state"], dynamic_axes=axes,
-                              opset_version=_OPSET, do_constant_folding=True, dynamo=False)
-        _check_export(fp32, {n: a.numpy() for n, a in zip(inputs, args)}, expected)
-        if quantize:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            final = work / "model-int8.onnx"
-            with _quiet_export():
-                quantize_dynamic(str(fp32), str(final), per_channel=True, weight_type=QuantType.QInt8)
-        else:
-            final = fp32
-        os.replace(final, target)   # same folder, so atomic: a reader sees no file or a whole one
-    except ModelNotFoundError:
-        raise
-    except ImportError as exc:
-        missing = getattr(exc, "name", None) or _one_line(exc)
-        raise ModelNotFoundError(
-            f"cannot export the model to ONNX: package {missing} is missing (pip install {missing})") from exc
-    except Exception as exc:  # noqa: BLE001 - the exporter raises many kinds; one clear line for all
-        raise ModelNotFoundError(
-            f"cannot export the model at {model_path} to ONNX: {type(exc).__name__}: {_one_line(exc)}") from exc
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def _check_export(path: Path, feed: dict[str, np.ndarray], expected: np.ndarray) -> None:
-    """The exported graph must give what torch gave on a padded batch, or the export is wrong."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(None, {name: value.astype(np.int64) for name, value in feed.items()})[0]
-    mask = feed["attention_mask"].astype(bool)
-    error = float(np.max(np.abs(got[mask] - expected[mask])))
-    if not error < 1e-3:
-        raise ModelNotFoundError(f"the ONNX export of the model differs from torch (max error {error:.3g})")
 
 
 class OnnxEncoder:
