@@ -3,6 +3,9 @@ with) → vectors (chunks, sentences, windows) → one index folder written atom
 
 from __future__ import annotations
 
+import sqlite3
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -11,11 +14,13 @@ from tqdm.auto import tqdm
 
 from corpus import Chunk, ChunkingSettings, Document, chunk_document, scoring_text
 from embeddings.backends import backend_of
-from embeddings.errors import IndexMismatchError
-from embeddings.index_folder import LEXICAL, VECTORS, atomic_folder, new_manifest, write_manifest, write_store
+from embeddings.errors import IndexDamagedError, IndexMismatchError
+from embeddings.index_folder import (
+    LEXICAL, VECTORS, atomic_folder, new_manifest, read_store, verify_files, write_manifest, write_store,
+)
 from embeddings.lexical_index import LexicalIndex
 from embeddings.vector_index import VectorIndex
-from embeddings.windows import save_windows
+from embeddings.windows import load_windows, save_windows
 
 # A title longer than this many word pieces is left out of the text a chunk is embedded with.
 MAX_TITLE_TOKENS = 48
@@ -196,3 +201,39 @@ def sentence_table(chunks: Sequence[Chunk]) -> tuple[list[tuple[str, int, int]],
             mine.append(rows[key])
         per_chunk.append(mine)
     return list(rows), per_chunk
+
+
+@dataclass(frozen=True)
+class IndexParts:
+    """What `load_index` reads of an index folder."""
+
+    documents: list[Document]
+    chunks: list[Chunk]
+    vectors: VectorIndex
+    lexical: LexicalIndex
+    sentence_vectors: VectorIndex | None
+    windows: tuple[np.ndarray, np.ndarray] | None
+
+
+def load_index(index_dir: Path, manifest: dict) -> IndexParts:
+    """The parts of the index at `index_dir` (whose manifest was read): files checked against their
+    checksums, then loaded; IndexDamagedError names the fix when any is missing, cut or garbled."""
+    verify_files(index_dir, manifest)
+    try:
+        documents, chunks = read_store(index_dir)
+        vectors = VectorIndex.load(index_dir / VECTORS)
+        lexical = LexicalIndex.load(index_dir / LEXICAL, k1=manifest["lexical"]["k1"], b=manifest["lexical"]["b"])
+        sentence_path = index_dir / SENTENCE_VECTORS
+        sentence_vectors = VectorIndex.load(sentence_path) if sentence_path.is_file() else None
+        windows_path = index_dir / SENTENCE_WINDOWS
+        windows = load_windows(windows_path) if windows_path.is_file() else None
+    except (OSError, RuntimeError, ValueError, KeyError, EOFError, sqlite3.Error, zipfile.BadZipFile) as exc:
+        raise IndexDamagedError(f"the index at {index_dir} is damaged ({type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0] if str(exc) else ''}): rebuild it with "
+                                f"`groundqa index PATH... --rebuild --index {index_dir}`") from exc
+    sentences = manifest["counts"].get("sentences")
+    if (len(vectors) != len(chunks) or (sentence_vectors is not None and len(sentence_vectors) != sentences)
+            or (windows is not None and len(windows[1]) != sentences + 1)):
+        raise IndexDamagedError(f"the index at {index_dir} is inconsistent ({len(vectors)} vectors, "
+                                f"{len(chunks)} chunks): rebuild it with `groundqa index PATH... --rebuild`")
+    return IndexParts(documents, chunks, vectors, lexical, sentence_vectors, windows)

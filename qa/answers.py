@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -251,3 +251,13 @@ def line_span(text: str, start: int, end: int) -> tuple[int, int]:
     """1-based first and last line of text[start:end]."""
     first = text.count("\n", 0, start) + 1
     return first, first + text.count("\n", start, max(start, end - 1))
+
+
+def distinct_best(candidates: Sequence[Candidate], probabilities: np.ndarray) -> Iterator[int]:
+    """Indices of the candidates, most probable first, each sentence text once (duplicate files)."""
+    texts = set()
+    for i in np.argsort(-probabilities, kind="stable").tolist():
+        key = " ".join(candidates[i].text.split()).lower()
+        if key not in texts:
+            texts.add(key)
+            yield i

@@ -3,35 +3,27 @@
 from __future__ import annotations
 
 import os
-import sqlite3
-import zipfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Collection, Iterable, Iterator, Sequence
+from typing import Callable, Collection, Iterable, Sequence
 
 import numpy as np
 
 from corpus import Chunk, ChunkingSettings, Document, load_documents, scoring_text
-from embeddings import (
-    LEXICAL, VECTORS, IndexMismatchError, LexicalIndex, TermPrior, VectorIndex, load_windows, model_name,
-    read_manifest, read_store,
-)
+from embeddings import IndexMismatchError, LexicalIndex, TermPrior, VectorIndex, model_name, read_manifest
 from embeddings.backends import DEFAULT_BACKEND, QUERY_BACKENDS, load_encoder
-from embeddings.errors import IndexDamagedError
-from embeddings.index_folder import verify_files
 from embeddings.indexer import (
-    LEGACY_ENCODING, SENTENCE_VECTORS, SENTENCE_WINDOWS, TextEncoder, chunk_all, embedding_texts, encode_chunks,
-    write_index,
+    LEGACY_ENCODING, TextEncoder, chunk_all, embedding_texts, encode_chunks, load_index, write_index,
 )
 from embeddings.lock import writer_lock
 from qa.answers import (
-    FEATURES, Answer, AnswerModel, Candidate, Quote, default_answer_model, line_span,
+    FEATURES, Answer, AnswerModel, Candidate, Quote, default_answer_model, distinct_best, line_span,
     sentence_features,
 )
 from qa.errors import AnswerModelError, CitationError, GroundQAError, QuestionError, UnknownDocumentError
 from qa.passages import Passage
 from qa.reader import Reader, default_reader, reader_text, reread
-from qa.retrieval import MODES, RetrievalSettings, best_per_group, fuse, top_k
+from qa.retrieval import MODES, RetrievalSettings, best_per_group, rank_chunks
 from qa.sentence_table import Sentences
 
 DEFAULT_INDEX_DIR = ".groundqa"
@@ -233,25 +225,9 @@ class KnowledgeBase:
             encoder = lambda: load_encoder(built_with, backend=query_backend)  # noqa: E731
         else:
             _check_encoder(index_dir, manifest, encoder)
-        verify_files(index_dir, manifest)
-        try:
-            documents, chunks = read_store(index_dir)
-            vectors = VectorIndex.load(index_dir / VECTORS)
-            lexical = LexicalIndex.load(index_dir / LEXICAL, k1=manifest["lexical"]["k1"], b=manifest["lexical"]["b"])
-            sentence_path = index_dir / SENTENCE_VECTORS
-            sentence_vectors = VectorIndex.load(sentence_path) if sentence_path.is_file() else None
-            windows_path = index_dir / SENTENCE_WINDOWS
-            windows = load_windows(windows_path) if windows_path.is_file() else None
-        except (OSError, RuntimeError, ValueError, KeyError, EOFError, sqlite3.Error, zipfile.BadZipFile) as exc:
-            raise IndexDamagedError(f"the index at {index_dir} is damaged ({type(exc).__name__}: "
-                                    f"{str(exc).splitlines()[0] if str(exc) else ''}): rebuild it with "
-                                    f"`groundqa index PATH... --rebuild --index {index_dir}`") from exc
-        sentences = manifest["counts"].get("sentences")
-        if (len(vectors) != len(chunks) or (sentence_vectors is not None and len(sentence_vectors) != sentences)
-                or (windows is not None and len(windows[1]) != sentences + 1)):
-            raise IndexDamagedError(f"the index at {index_dir} is inconsistent ({len(vectors)} vectors, "
-                                    f"{len(chunks)} chunks): rebuild it with `groundqa index PATH... --rebuild`")
-        return cls(index_dir, manifest, documents, chunks, vectors, lexical, encoder, sentence_vectors, windows)
+        parts = load_index(index_dir, manifest)
+        return cls(index_dir, manifest, parts.documents, parts.chunks, parts.vectors, parts.lexical, encoder,
+                   parts.sentence_vectors, parts.windows)
 
     @property
     def default_threshold(self) -> float:
@@ -336,7 +312,7 @@ class KnowledgeBase:
         if reader:
             probabilities, confidence = self._reread(question, candidates, features, probabilities, confidence, reader)
         quotes: list[Quote] = []
-        for i in _distinct_best(candidates, probabilities):
+        for i in distinct_best(candidates, probabilities):
             quote = self._quote(candidates[i], max(0.0, float(probabilities[i])))
             if any(q.doc_id == quote.doc_id and q.start <= quote.start and quote.end <= q.end for q in quotes):
                 continue  # already shown inside an earlier quote (a list item quoted with its lead-in)
@@ -419,31 +395,9 @@ class KnowledgeBase:
         if k < 1:
             raise QuestionError(f"k must be at least 1, not {k}")
         settings = retrieval or self.retrieval
-        n = max(k, settings.candidates)
-        allowed = self._allowed_chunks(exclude)
-        query = None
-        if mode != "lexical":
-            query = self.encoder.encode_query(question)
-            if allowed is None:
-                dense_scores, dense_ids = self._vectors.search(query, n)
-            else:
-                all_dense = self._matrix @ query
-                all_dense[~allowed] = -np.inf
-                dense_ids = top_k(all_dense, min(n, int(allowed.sum())))
-                dense_scores = all_dense[dense_ids]
-            if mode == "dense":
-                return dense_ids, dense_scores, query
-        lex = self._lexical.scores(question, self._term_prior(settings))
-        if allowed is not None:
-            lex = np.where(allowed, lex, -1.0).astype(np.float32)
-        lex_ids = top_k(lex, n)
-        if mode == "lexical":
-            lex_ids = lex_ids[lex[lex_ids] > 0]
-            return lex_ids, lex[lex_ids], None
-        union = np.union1d(dense_ids, lex_ids[lex[lex_ids] > 0])
-        fused = fuse(self._matrix[union] @ query, lex[union], settings)
-        order = top_k(fused, len(union))
-        return union[order], fused[order], query
+        return rank_chunks(question, max(k, settings.candidates), mode, settings, vectors=self._vectors,
+                           matrix=self._matrix, lexical=self._lexical, prior=self._term_prior(settings),
+                           allowed=self._allowed_chunks(exclude), encode_query=lambda: self.encoder.encode_query(question))
 
     def _term_prior(self, settings: RetrievalSettings) -> TermPrior:
         return TermPrior(chunk_words=self._chunk_words, weight=settings.term_prior)
@@ -462,14 +416,5 @@ class KnowledgeBase:
                        start=chunk.start, end=chunk.end, page=doc.page_at(chunk.start), score=score,
                        rank=rank, chunk=chunk.index)
 
-
-def _distinct_best(candidates: Sequence[Candidate], probabilities: np.ndarray) -> Iterator[int]:
-    """Indices of the candidates, most probable first, each sentence text once (duplicate files)."""
-    texts = set()
-    for i in np.argsort(-probabilities, kind="stable").tolist():
-        key = " ".join(candidates[i].text.split()).lower()
-        if key not in texts:
-            texts.add(key)
-            yield i
 
 

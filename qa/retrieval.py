@@ -93,3 +93,36 @@ def best_per_group(groups: np.ndarray, scores: np.ndarray) -> dict[int, float]:
         if s > best.get(g, -np.inf):
             best[g] = s
     return best
+
+
+def rank_chunks(question: str, n: int, mode: str, settings: RetrievalSettings, *, vectors, matrix: np.ndarray,
+                lexical, prior, allowed: np.ndarray | None, encode_query):
+    """Chunk rows and scores, best first, and the query vector (None in lexical mode).
+
+    `n` candidates from each side (FAISS `vectors`, BM25 `lexical` with the term `prior`), fused
+    by `settings` in hybrid mode; `allowed`, a mask of chunks (None: all); `encode_query()` the
+    question's vector, asked for only when dense scores are needed.
+    """
+    query = None
+    if mode != "lexical":
+        query = encode_query()
+        if allowed is None:
+            dense_scores, dense_ids = vectors.search(query, n)
+        else:
+            all_dense = matrix @ query
+            all_dense[~allowed] = -np.inf
+            dense_ids = top_k(all_dense, min(n, int(allowed.sum())))
+            dense_scores = all_dense[dense_ids]
+        if mode == "dense":
+            return dense_ids, dense_scores, query
+    lex = lexical.scores(question, prior)
+    if allowed is not None:
+        lex = np.where(allowed, lex, -1.0).astype(np.float32)
+    lex_ids = top_k(lex, n)
+    if mode == "lexical":
+        lex_ids = lex_ids[lex[lex_ids] > 0]
+        return lex_ids, lex[lex_ids], None
+    union = np.union1d(dense_ids, lex_ids[lex[lex_ids] > 0])
+    fused = fuse(matrix[union] @ query, lex[union], settings)
+    order = top_k(fused, len(union))
+    return union[order], fused[order], query
