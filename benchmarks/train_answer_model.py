@@ -192,9 +192,13 @@ def rates(results, threshold):
 
 def reliability(results, bins=10):
     """Confidence bins of answered (full-corpus) questions and how often the top quote held the answer."""
+    return reliability_table(np.array([r["with"]["confidence"] for r in results]),
+                             np.array([r["hit1"] for r in results]), bins)
+
+
+def reliability_table(conf: np.ndarray, hit: np.ndarray, bins: int = 10) -> list[dict]:
+    """Rows of `bins` equal confidence bins: size, mean confidence, and the share of `hit` in each."""
     table = []
-    conf = np.array([r["with"]["confidence"] for r in results])
-    hit = np.array([r["hit1"] for r in results])
     edges = np.linspace(0, 1, bins + 1)
     for lo, hi in zip(edges[:-1], edges[1:]):
         mask = (conf >= lo) & ((conf < hi) if hi < 1 else (conf <= hi))

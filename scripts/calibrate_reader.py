@@ -36,7 +36,7 @@ from qa.reader import (READER_DIR, READER_FILE, Reader, ReaderHead, head_confide
                        head_features, missing_numbers)
 from reader_data import SQUAD1, SQUAD2, article_split  # noqa: E402
 from small_corpora import collect_small  # noqa: E402
-from train_answer_model import fit_network  # noqa: E402
+from train_answer_model import fit_network, reliability_table  # noqa: E402
 
 WORK = Path.home() / ".cache" / "groundqa" / "reader"
 COLLECT_N = 16  # candidates read per ask while collecting; the head may use fewer
@@ -160,20 +160,7 @@ def rates(done: dict[str, tuple[np.ndarray, np.ndarray]], threshold: float) -> d
 
 def reliability(done: dict[str, tuple[np.ndarray, np.ndarray]], bins: int = 5) -> dict[str, list[dict]]:
     """Per answerable kind of ask: confidence bins, and how often the top quote held the answer there."""
-    edges = np.linspace(0, 1, bins + 1)
-    out = {}
-    for name, (conf, hit) in done.items():
-        if not is_answerable(name):
-            continue
-        rows = []
-        for lo, hi in zip(edges[:-1], edges[1:]):
-            mask = (conf >= lo) & ((conf < hi) if hi < 1 else (conf <= hi))
-            if mask.any():
-                rows.append({"bin": f"{lo:.1f}-{hi:.1f}", "n": int(mask.sum()),
-                             "mean_confidence": round(float(conf[mask].mean()), 3),
-                             "top_quote_correct": round(float(hit[mask].mean()), 3)})
-        out[name] = rows
-    return out
+    return {name: reliability_table(conf, hit, bins) for name, (conf, hit) in done.items() if is_answerable(name)}
 
 
 def main() -> None:
