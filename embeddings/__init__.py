@@ -3,7 +3,7 @@
 from embeddings.encoder import DEFAULT_MODEL, MODEL_PACKAGE, Encoder, model_name, resolve_model_path
 from embeddings.errors import IndexMismatchError, IndexNotFoundError, ModelNotFoundError
 from embeddings.index_folder import (
-    FORMAT_VERSION, LEXICAL, VECTORS, atomic_folder, new_manifest, read_manifest, read_store,
+    FORMAT_VERSION, atomic_folder, new_manifest, read_manifest, read_store,
     write_manifest, write_store,
 )
 from embeddings.lexical_index import LexicalIndex
@@ -12,7 +12,7 @@ from embeddings.vector_index import VectorIndex
 from embeddings.windows import WINDOW_TOKENS, load_windows, save_windows, window_vectors
 
 __all__ = [
-    "DEFAULT_MODEL", "FORMAT_VERSION", "LEXICAL", "MODEL_PACKAGE", "VECTORS", "WINDOW_TOKENS", "Encoder",
+    "DEFAULT_MODEL", "FORMAT_VERSION", "MODEL_PACKAGE", "WINDOW_TOKENS", "Encoder",
     "IndexMismatchError", "IndexNotFoundError", "LexicalIndex", "ModelNotFoundError", "PRIOR_CHUNKS", "TermPrior",
     "VectorIndex", "atomic_folder", "load_windows", "model_name", "new_manifest", "read_manifest", "read_store",
     "resolve_model_path", "save_windows", "window_vectors", "write_manifest", "write_store",

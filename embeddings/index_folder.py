@@ -1,4 +1,8 @@
-"""The index folder on disk: manifest, SQLite store of documents and chunks, vectors, BM25; written atomically."""
+"""The index folder on disk: a manifest naming its segments (`embeddings.segments`), replaced atomically.
+
+A commit writes new segment folders, then swaps in a new manifest (write, then rename): a reader
+sees the previous commit or the next, never half of one. A rebuild writes a whole new folder and
+swaps it in the same way."""
 
 from __future__ import annotations
 
@@ -19,14 +23,12 @@ from corpus.documents import Document, Page
 from embeddings.errors import IndexDamagedError, IndexMismatchError, IndexNotFoundError
 
 FORMAT_NAME = "groundqa-index"
-FORMAT_VERSION = 5  # 2: sentence windows (windows.npz); 3: datelines split, conventions spelled out in sentence vectors; 4: main-content HTML, PDF via pdfium, enumeration labels, identifier part terms; 5: int8 ONNX, sentence vectors pooled from the chunks, encoder record, file table, checksums
+SEGMENTS = "segments"
+FORMAT_VERSION = 6  # 2: sentence windows (windows.npz); 3: datelines split, conventions spelled out in sentence vectors; 4: main-content HTML, PDF via pdfium, enumeration labels, identifier part terms; 5: int8 ONNX, sentence vectors pooled from the chunks, encoder record, file table, checksums; 6: immutable segments and deletions, BM25 from term counts
 MANIFEST = "manifest.json"
-MANIFEST_CHECKSUM = "manifest.sha256"
 # Opening an index checks its files' contents (not only their sizes) up to this many bytes in all.
 HASH_LIMIT = 64 * 1024 * 1024
 STORE = "store.sqlite"
-VECTORS = "vectors.faiss"
-LEXICAL = "lexical"
 
 _SCHEMA = """
 CREATE TABLE documents (
@@ -96,17 +98,31 @@ def recover(target: Path) -> None:
 
 
 def write_manifest(folder: Path, manifest: dict) -> None:
-    """The manifest, last: with every other file's size and SHA-256, and its own SHA-256 beside it."""
-    manifest = {**manifest, "checksums": file_checksums(folder)}
-    text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
-    (folder / MANIFEST).write_text(text, encoding="utf-8")
-    (folder / MANIFEST_CHECKSUM).write_text(_sha256(text.encode("utf-8")) + "\n", encoding="ascii")
+    """Replace the manifest atomically (written beside it, then renamed over it), its SHA-256 inside."""
+    body = {k: v for k, v in manifest.items() if k != "sha256"}
+    text = json.dumps({**body, "sha256": _sha256(_canonical(body))}, indent=1, ensure_ascii=False) + "\n"
+    tmp = folder / f".{MANIFEST}.{uuid.uuid4().hex[:8]}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, folder / MANIFEST)
+
+
+def _canonical(body: dict) -> bytes:
+    return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def file_checksums(folder: Path) -> dict[str, dict]:
     """Size and SHA-256 of every file under `folder`, by POSIX path relative to it."""
     return {p.relative_to(folder).as_posix(): {"size": p.stat().st_size, "sha256": _file_sha256(p)}
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name not in (MANIFEST, MANIFEST_CHECKSUM)}
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def listed_files(manifest: dict) -> dict[str, dict]:
+    """Every file of the index's segments, by path relative to the index folder, with size and SHA-256."""
+    return {f"{SEGMENTS}/{segment['name']}/{name}": expected
+            for segment in manifest.get("segments", []) for name, expected in segment["files"].items()}
 
 
 def verify_files(folder: Path, manifest: dict, *, hash_limit: int | None = None) -> None:
@@ -115,7 +131,7 @@ def verify_files(folder: Path, manifest: dict, *, hash_limit: int | None = None)
     Sizes are always checked; contents too (SHA-256) when all files together hold at most
     `hash_limit` bytes, so that opening a large index stays quick.
     """
-    checksums = manifest.get("checksums", {})
+    checksums = listed_files(manifest)
     deep = sum(c["size"] for c in checksums.values()) <= (HASH_LIMIT if hash_limit is None else hash_limit)
     for name, expected in checksums.items():
         path = folder / name
@@ -159,9 +175,12 @@ def read_manifest(folder: Path, *, expected_dimension: int | None = None) -> dic
         manifest = json.loads(raw.decode("utf-8"))
     except (OSError, ValueError) as exc:
         raise _damaged(folder, f"unreadable manifest: {exc}") from exc
-    checksum = folder / MANIFEST_CHECKSUM
-    if checksum.is_file() and checksum.read_text(encoding="ascii").strip() != _sha256(raw):
-        raise _damaged(folder, f"{MANIFEST} was edited after it was written")
+    if not isinstance(manifest, dict):
+        raise _damaged(folder, f"{MANIFEST} holds no manifest")
+    if manifest.get("format") == FORMAT_NAME and manifest.get("format_version") == FORMAT_VERSION:
+        body = {k: v for k, v in manifest.items() if k != "sha256"}
+        if manifest.get("sha256") != _sha256(_canonical(body)):
+            raise _damaged(folder, f"{MANIFEST} was edited after it was written")
     if manifest.get("format") != FORMAT_NAME or manifest.get("format_version") != FORMAT_VERSION:
         raise IndexMismatchError(
             f"index at {folder} has format {manifest.get('format')!r} version "

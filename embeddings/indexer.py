@@ -1,33 +1,29 @@
 """The indexing pipeline below `KnowledgeBase`: documents → chunks (with the text each is embedded
-with) → vectors (chunks, sentences, windows) → one index folder written atomically."""
+with) → vectors (chunks, sentences, windows) and term counts → segments, in batches of bounded
+size, so that memory stays flat however large the folder; then one commit (`embeddings.segments`)."""
 
 from __future__ import annotations
 
-import sqlite3
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Callable, Collection, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from corpus import Chunk, ChunkingSettings, Document, chunk_document, scoring_text
+from corpus.errors import DocumentError
 from embeddings.backends import backend_of
-from embeddings.errors import IndexDamagedError, IndexMismatchError
-from embeddings.index_folder import (
-    LEXICAL, VECTORS, atomic_folder, new_manifest, read_store, verify_files, write_manifest, write_store,
+from embeddings.errors import IndexMismatchError
+from embeddings.index_folder import SEGMENTS, atomic_folder, new_manifest
+from embeddings.lexical_index import TermCounts
+from embeddings.segments import (
+    SegmentData, commit, merge_small, pack_windows, remove_unlisted, sentence_table, with_deletions, write_segment,
 )
-from embeddings.lexical_index import LexicalIndex
-from embeddings.vector_index import VectorIndex
-from embeddings.windows import load_windows, save_windows
 
 # A title longer than this many word pieces is left out of the text a chunk is embedded with.
 MAX_TITLE_TOKENS = 48
-SENTENCE_VECTORS = "sentences.faiss"
-SENTENCE_WINDOWS = "windows.npz"
-# How an index that records no encoder (written before int8 ONNX) made its vectors.
-LEGACY_ENCODING = {"backend": "torch", "sentences": "separate"}
+# Documents are read, chunked, encoded and written as a segment this many characters at a time.
+BATCH_CHARS = 4_000_000
 
 
 class TextEncoder(Protocol):
@@ -67,7 +63,7 @@ def title_prefix(doc: Document, encoder: TextEncoder) -> tuple[str, int]:
 
 
 def embedding_texts(documents: Sequence[Document], chunks: Sequence[Chunk], encoder: TextEncoder) -> list[str]:
-    """The texts already-chunked documents were embedded with (for rebuilding BM25 on an update)."""
+    """The texts already-chunked documents were embedded with (title line + chunk text)."""
     prefixes = {d.doc_id: title_prefix(d, encoder)[0] for d in documents}
     return [f"{prefixes[c.doc_id]}\n{c.text}" if prefixes[c.doc_id] else c.text for c in chunks]
 
@@ -151,89 +147,98 @@ def encode_sentences(documents: Sequence[Document], spans, encoder: TextEncoder,
     return vectors[inverse], [windows[u] for u in inverse.tolist()]
 
 
-def write_index(index_dir: Path, documents: Sequence[Document], chunks: Sequence[Chunk], texts: Sequence[str],
-                chunk_vectors: np.ndarray, sentence_vectors: np.ndarray, sentence_windows: Sequence[np.ndarray],
-                settings: ChunkingSettings, retrieval: dict, encoder: TextEncoder,
-                files: dict[str, dict] | None = None, encoding: dict | None = None) -> None:
-    """Write a complete index folder atomically (the caller holds the writer lock).
-
-    `files` records where documents came from; `encoding` how the vectors were made (default: by
-    `encoder`, now)."""
-    vectors = VectorIndex(encoder.dimension)
-    vectors.add(chunk_vectors)
-    sentences = VectorIndex(encoder.dimension)
-    sentences.add(sentence_vectors)
-    lexical = LexicalIndex.build(texts)
-    manifest = new_manifest(
-        model=encoder.name, dimension=encoder.dimension,
-        chunking={"max_tokens": settings.max_tokens, "overlap": settings.overlap,
-                  "title_in_text": True, "max_title_tokens": MAX_TITLE_TOKENS},
-        retrieval=dict(retrieval), n_documents=len(documents), n_chunks=len(chunks))
-    manifest["counts"]["sentences"] = len(sentences)
-    manifest["counts"]["sentence_windows"] = sum(len(w) for w in sentence_windows)
-    manifest["lexical"] = {"k1": lexical.k1, "b": lexical.b, "stemmer": "english", "stopwords": "en"}
-    manifest["encoder"] = encoding or {"backend": backend_of(encoder), "sentences": sentence_mode(encoder)}
-    present = {d.doc_id for d in documents}
-    manifest["files"] = {doc_id: f for doc_id, f in sorted((files or {}).items())
-                         if doc_id in present or "skipped" in f}  # skipped: why, so it is not read again
-    with atomic_folder(index_dir) as tmp:
-        write_store(tmp, documents, chunks)
-        vectors.save(tmp / VECTORS)
-        sentences.save(tmp / SENTENCE_VECTORS)
-        save_windows(tmp / SENTENCE_WINDOWS, sentence_windows, encoder.dimension)
-        lexical.save(tmp / LEXICAL)
-        write_manifest(tmp, manifest)
+def encode_segment(documents: Sequence[Document], settings: ChunkingSettings, encoder: TextEncoder,
+                   mode: str | None = None, show_progress: bool = False) -> SegmentData:
+    """One segment's rows: the documents chunked, encoded (`encode_chunks`) and their terms counted."""
+    chunks, texts = chunk_all(documents, settings, encoder, False)
+    chunk_vectors, sentence_vectors, windows = encode_chunks(documents, chunks, texts, encoder, show_progress, mode)
+    rows, offsets = pack_windows(windows, encoder.dimension)
+    return SegmentData(list(documents), chunks, chunk_vectors.astype(np.float32),
+                       sentence_vectors.astype(np.float32), rows, offsets, TermCounts.of_texts(texts))
 
 
-def sentence_table(chunks: Sequence[Chunk]) -> tuple[list[tuple[str, int, int]], list[list[int]]]:
-    """Unique sentence spans (doc_id, start, end) in chunk order, and each chunk's rows in that list.
+def batches(documents: Iterable[Document], limit: int = BATCH_CHARS) -> Iterator[list[Document]]:
+    """`documents` in lists of about `limit` characters (a longer document makes a batch alone)."""
+    batch, size = [], 0
+    for doc in documents:
+        if batch and size + len(doc.text) > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(doc)
+        size += len(doc.text)
+    if batch:
+        yield batch
 
-    Overlapping chunks share sentences; each sentence gets one row (and one vector).
+
+def write_segments(segments_dir: Path, documents: Iterable[Document], settings: ChunkingSettings,
+                   encoder: Callable[[], TextEncoder], mode: str | None = None, show_progress: bool = False,
+                   batch_chars: int = BATCH_CHARS) -> list[dict]:
+    """Encode `documents` batch by batch, each batch written as a segment; their manifest records.
+
+    `encoder` is called (to load the model) only when there is something to encode.
     """
-    rows: dict[tuple[str, int, int], int] = {}
-    per_chunk = []
-    for chunk in chunks:
-        mine = []
-        for start, end in chunk.sentences:
-            key = (chunk.doc_id, start, end)
-            if key not in rows:
-                rows[key] = len(rows)
-            mine.append(rows[key])
-        per_chunk.append(mine)
-    return list(rows), per_chunk
+    records, enc = [], None
+    for batch in batches(documents, batch_chars):
+        enc = enc or encoder()
+        records.append(write_segment(segments_dir, encode_segment(batch, settings, enc, mode, show_progress)))
+    return records
 
 
-@dataclass(frozen=True)
-class IndexParts:
-    """What `load_index` reads of an index folder."""
+def build_index(index_dir: Path, documents: Iterable[Document], *, encoder: TextEncoder, chunk_size: int,
+                chunk_overlap: int, retrieval: dict, files: dict[str, dict] | None = None,
+                show_progress: bool = False, batch_chars: int = BATCH_CHARS) -> dict:
+    """Write a new index folder from `documents` (an iterable read as it goes) and swap it in
+    whole; its manifest. The caller holds the writer lock.
 
-    documents: list[Document]
-    chunks: list[Chunk]
-    vectors: VectorIndex
-    lexical: LexicalIndex
-    sentence_vectors: VectorIndex | None
-    windows: tuple[np.ndarray, np.ndarray] | None
+    `files` records where documents came from (doc_id -> path, size, mtime_ns); it may be filled
+    while `documents` is consumed. Raises DocumentError when there is no document at all.
+    """
+    settings = ChunkingSettings(max_tokens=min(chunk_size, encoder.chunk_token_limit), overlap=chunk_overlap)
+    with atomic_folder(index_dir) as tmp:
+        records = write_segments(tmp / SEGMENTS, documents, settings, lambda: encoder, None, show_progress,
+                                 batch_chars)
+        if not records:
+            raise DocumentError("nothing to index: no usable document was given")
+        manifest = new_manifest(
+            model=encoder.name, dimension=encoder.dimension,
+            chunking={"max_tokens": settings.max_tokens, "overlap": settings.overlap, "requested_max_tokens": chunk_size,
+                      "title_in_text": True, "max_title_tokens": MAX_TITLE_TOKENS},
+            retrieval=dict(retrieval), n_documents=0, n_chunks=0)
+        manifest["lexical"] = {"k1": 1.2, "b": 0.75, "stemmer": "english", "stopwords": "en"}
+        manifest["encoder"] = {"backend": backend_of(encoder), "sentences": sentence_mode(encoder)}
+        manifest = commit(tmp, manifest, records, dict(files or {}))
+    return manifest
 
 
-def load_index(index_dir: Path, manifest: dict) -> IndexParts:
-    """The parts of the index at `index_dir` (whose manifest was read): files checked against their
-    checksums, then loaded; IndexDamagedError names the fix when any is missing, cut or garbled."""
-    verify_files(index_dir, manifest)
+def update_index(index_dir: Path, manifest: dict, documents: Iterable[Document], dropped: Collection[str],
+                 files: dict[str, dict], *, encoder: Callable[[], TextEncoder], show_progress: bool = False,
+                 batch_chars: int = BATCH_CHARS) -> dict:
+    """Commit `documents` as new segments and delete `dropped` (and the old versions of documents
+    added again) from the old ones: nothing else is read or rewritten. `documents` and `dropped`
+    may be filled as `documents` is consumed. The caller holds the writer lock; returns the manifest.
+    """
+    index_dir = Path(index_dir)
+    chunking = manifest["chunking"]
+    settings = ChunkingSettings(max_tokens=chunking["max_tokens"], overlap=chunking["overlap"])
+    added: list[str] = []
+
+    def noting(docs: Iterable[Document]) -> Iterator[Document]:
+        for doc in docs:
+            added.append(doc.doc_id)
+            yield doc
+
     try:
-        documents, chunks = read_store(index_dir)
-        vectors = VectorIndex.load(index_dir / VECTORS)
-        lexical = LexicalIndex.load(index_dir / LEXICAL, k1=manifest["lexical"]["k1"], b=manifest["lexical"]["b"])
-        sentence_path = index_dir / SENTENCE_VECTORS
-        sentence_vectors = VectorIndex.load(sentence_path) if sentence_path.is_file() else None
-        windows_path = index_dir / SENTENCE_WINDOWS
-        windows = load_windows(windows_path) if windows_path.is_file() else None
-    except (OSError, RuntimeError, ValueError, KeyError, EOFError, sqlite3.Error, zipfile.BadZipFile) as exc:
-        raise IndexDamagedError(f"the index at {index_dir} is damaged ({type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0] if str(exc) else ''}): rebuild it with "
-                                f"`groundqa index PATH... --rebuild --index {index_dir}`") from exc
-    sentences = manifest["counts"].get("sentences")
-    if (len(vectors) != len(chunks) or (sentence_vectors is not None and len(sentence_vectors) != sentences)
-            or (windows is not None and len(windows[1]) != sentences + 1)):
-        raise IndexDamagedError(f"the index at {index_dir} is inconsistent ({len(vectors)} vectors, "
-                                f"{len(chunks)} chunks): rebuild it with `groundqa index PATH... --rebuild`")
-    return IndexParts(documents, chunks, vectors, lexical, sentence_vectors, windows)
+        records = write_segments(index_dir / SEGMENTS, noting(documents), settings, encoder,
+                                 manifest["encoder"]["sentences"], show_progress, batch_chars)
+    except BaseException:
+        remove_unlisted(index_dir, manifest)
+        raise
+    gone = set(dropped) | set(added)
+    segments = with_deletions(manifest["segments"], gone) + records
+    if segments == manifest["segments"] and files == manifest.get("files", {}):
+        return manifest
+    if not any(set(s["documents"]) - set(s["deleted"]) for s in segments):
+        remove_unlisted(index_dir, manifest)
+        raise DocumentError("no usable documents would remain in the index: nothing was changed "
+                            "(use --rebuild to start over)")
+    return merge_small(index_dir, commit(index_dir, manifest, segments, files))

@@ -1,12 +1,14 @@
-"""BM25 over chunk texts with bm25s: English stopwords, Snowball stemming, saved beside the vectors."""
+"""BM25 over chunk texts: bm25s's tokenizer (English stopwords, Snowball stemming), term counts per segment."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from scipy import sparse
 
 from embeddings.term_prior import TermPrior
 
@@ -60,49 +62,119 @@ def _with_identifier_terms(text: str) -> str:
     return f"{text} {' '.join(added)}" if added else text
 
 
-class LexicalIndex:
-    """BM25 (bm25s, Lucene variant) scores of a query against every chunk."""
+@dataclass(frozen=True)
+class TermCounts:
+    """How often each term occurs in each text: a (texts x terms) sparse matrix and its vocabulary.
 
-    def __init__(self, retriever, *, k1: float, b: float) -> None:
-        self._retriever = retriever
-        self._vocab = retriever.vocab_dict
-        self._stemmer = _stemmer()
+    A segment keeps its own; counts, unlike BM25 weights, add up across segments, so the index's
+    BM25 is computed from all live texts together, with corpus-wide idf and average length.
+    """
+
+    vocabulary: np.ndarray  # str, one per column
+    matrix: sparse.csr_matrix
+
+    def __len__(self) -> int:
+        return self.matrix.shape[0]
+
+    @classmethod
+    def of_texts(cls, texts: Sequence[str]) -> "TermCounts":
+        distinct = list(dict.fromkeys(texts))  # repeated texts (duplicate files, boilerplate) tokenized once
+        vocab: dict[str, int] = {}
+        ids = [np.array([vocab.setdefault(t, len(vocab)) for t in tokens], dtype=np.int64)
+               for tokens in tokenize(distinct)]
+        which = {text: i for i, text in enumerate(distinct)}
+        per_text = [ids[which[t]] for t in texts]
+        rows = np.repeat(np.arange(len(texts)), [len(i) for i in per_text])
+        cols = np.concatenate(per_text) if per_text else np.zeros(0, dtype=np.int64)
+        matrix = sparse.csr_matrix((np.ones(len(cols), dtype=np.int32), (rows, cols)),
+                                   shape=(len(texts), len(vocab)), dtype=np.int32)
+        matrix.sum_duplicates()
+        return cls(np.array(list(vocab), dtype=str), matrix)
+
+    def rows(self, keep: np.ndarray) -> "TermCounts":
+        """These rows only (a boolean mask or row numbers), in that order."""
+        return TermCounts(self.vocabulary, self.matrix[keep])
+
+    @classmethod
+    def stack(cls, parts: Sequence["TermCounts"]) -> "TermCounts":
+        """The rows of all `parts`, in order, over the union of their vocabularies."""
+        if len(parts) == 1:
+            return parts[0]
+        vocab: dict[str, int] = {}
+        blocks = []
+        for part in parts:
+            columns = np.array([vocab.setdefault(t, len(vocab)) for t in part.vocabulary.tolist()], dtype=np.int64)
+            m = part.matrix
+            blocks.append((m.data, columns[m.indices] if len(columns) else m.indices, m.indptr, m.shape[0]))
+        matrices = [sparse.csr_matrix((data, indices, indptr), shape=(n, len(vocab)))
+                    for data, indices, indptr, n in blocks]
+        matrix = sparse.vstack(matrices, format="csr") if matrices else sparse.csr_matrix((0, 0), dtype=np.int32)
+        return cls(np.array(list(vocab), dtype=str), matrix.astype(np.int32))
+
+    def save(self, path: Path) -> None:
+        m = self.matrix
+        with open(path, "wb") as f:  # a file object keeps numpy from renaming the path
+            np.savez(f, vocabulary=self.vocabulary, data=m.data, indices=m.indices, indptr=m.indptr,
+                     shape=np.array(m.shape, dtype=np.int64))
+
+    @classmethod
+    def load(cls, path: Path) -> "TermCounts":
+        with np.load(path, allow_pickle=False) as z:
+            matrix = sparse.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+            return cls(z["vocabulary"], matrix)
+
+
+class LexicalIndex:
+    """BM25 (Lucene variant, as bm25s computes it) scores of a query against every text.
+
+    bm25s tokenizes; the weights are computed here from `TermCounts`, because bm25s indexes one
+    corpus at a time and an index of segments needs corpus-wide statistics over all of them.
+    """
+
+    def __init__(self, counts: TermCounts, *, k1: float = 1.2, b: float = 0.75) -> None:
+        self.counts = counts
         self.k1, self.b = k1, b
-        self._df: np.ndarray | None = None
+        self._vocab = {t: i for i, t in enumerate(counts.vocabulary.tolist())}
+        self._stemmer = _stemmer()
+        m = counts.matrix
+        n, terms = m.shape
+        self._n = n
+        self._df = np.bincount(m.indices, minlength=terms)
+        lengths = np.asarray(m.sum(axis=1), dtype=np.float64).ravel()
+        average = lengths.mean() if n and lengths.mean() > 0 else 1.0
+        idf = np.log1p((n - self._df + 0.5) / (self._df + 0.5))
+        tf = m.data.astype(np.float64)
+        rows = np.repeat(np.arange(n), np.diff(m.indptr))
+        weights = idf[m.indices] * tf / (tf + k1 * (1 - b + b * lengths[rows] / average))
+        # term-major (CSC) so that a query reads each of its terms' postings in one slice
+        by_term = sparse.csr_matrix((weights.astype(np.float32), m.indices, m.indptr), shape=m.shape).tocsc()
+        self._data, self._indices, self._indptr = by_term.data, by_term.indices, by_term.indptr
 
     @classmethod
     def build(cls, texts: Sequence[str], *, k1: float = 1.2, b: float = 0.75) -> "LexicalIndex":
-        import bm25s
+        return cls(TermCounts.of_texts(texts), k1=k1, b=b)
 
-        distinct = list(dict.fromkeys(texts))  # repeated texts (duplicate files, boilerplate) tokenized once
-        tokens_of = dict(zip(distinct, tokenize(distinct)))
-        corpus_tokens = [list(tokens_of[t]) for t in texts]
-        # bm25s cannot index an empty corpus vocabulary; a placeholder token keeps empty texts valid.
-        corpus_tokens = [t or ["\x00"] for t in corpus_tokens] or [["\x00"]]
-        retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
-        retriever.index(corpus_tokens, show_progress=False)
-        return cls(retriever, k1=k1, b=b)
+    def __len__(self) -> int:
+        return self._n
 
     def scores(self, query: str, prior: TermPrior | None = None) -> np.ndarray:
         """BM25 score of `query` for every indexed text, in index order; with `prior`, by `query_idf`'s idf."""
-        n = self._retriever.scores["num_docs"]
         words = [w for w in tokenize([query], self._stemmer)[0] if w in self._vocab]
+        out = np.zeros(self._n, dtype=np.float64)
         if not words:
-            return np.zeros(n, dtype=np.float32)
-        if prior is None or prior.weight <= 0:
-            return np.asarray(self._retriever.get_scores(words), dtype=np.float32)
-        # bm25s stores idf * term-frequency part per (term, text): rescale each term by its new idf.
-        corpus_idf, idf = self.idf(words), self.query_idf(query, prior)
-        data, indices, indptr = (self._retriever.scores[key] for key in ("data", "indices", "indptr"))
-        out = np.zeros(n, dtype=np.float64)
-        for term in words:
-            postings = slice(indptr[self._vocab[term]], indptr[self._vocab[term] + 1])
-            out[indices[postings]] += data[postings] * (idf.get(term, corpus_idf[term]) / corpus_idf[term])
+            return out.astype(np.float32)
+        rescale = prior is not None and prior.weight > 0
+        corpus_idf, idf = (self.idf(words), self.query_idf(query, prior)) if rescale else ({}, {})
+        for term in words:  # a repeated query word counts each time, as in bm25s
+            column = self._vocab[term]
+            postings = slice(self._indptr[column], self._indptr[column + 1])
+            factor = idf.get(term, corpus_idf[term]) / corpus_idf[term] if rescale else 1.0
+            out[self._indices[postings]] += self._data[postings] * factor
         return out.astype(np.float32)
 
     def idf(self, terms: Sequence[str]) -> dict[str, float]:
         """Lucene BM25 idf of each stemmed term; a term the corpus lacks gets the idf of a unique term."""
-        return {term: _lucene_idf(self._retriever.scores["num_docs"], self._chunk_count(term) or 1) for term in terms}
+        return {term: _lucene_idf(self._n, self._chunk_count(term) or 1) for term in terms}
 
     def query_idf(self, query: str, prior: TermPrior | None = None) -> dict[str, float]:
         """Idf of each of the query's stemmed terms; with `prior`, each term's chunk count is shrunk
@@ -115,29 +187,17 @@ class LexicalIndex:
         for word, stems in zip(words, tokenize(words, self._stemmer)):
             for term in stems:
                 rates[term] = max(rates.get(term, 0.0), prior.chunk_rate(word.lower()))
-        n = self._retriever.scores["num_docs"]
-        return {term: _lucene_idf(n + prior.weight, self._chunk_count(term) + prior.weight * rate)
+        return {term: _lucene_idf(self._n + prior.weight, self._chunk_count(term) + prior.weight * rate)
                 for term, rate in rates.items()}
 
     def _chunk_count(self, term: str) -> int:
         """How many indexed texts hold `term`."""
-        if self._df is None:
-            self._df = np.diff(np.asarray(self._retriever.scores["indptr"]))
         i = self._vocab.get(term)
-        return int(self._df[i]) if i is not None and i < len(self._df) else 0
+        return int(self._df[i]) if i is not None else 0
 
     def terms(self, texts: Sequence[str]) -> list[list[str]]:
         """The stemmed, stopword-free terms of each text, as the index sees them."""
         return tokenize(texts, self._stemmer) if len(texts) else []
-
-    def save(self, folder: Path) -> None:
-        self._retriever.save(str(folder))
-
-    @classmethod
-    def load(cls, folder: Path, *, k1: float, b: float) -> "LexicalIndex":
-        import bm25s
-
-        return cls(bm25s.BM25.load(str(folder), mmap=False), k1=k1, b=b)
 
 
 def _lucene_idf(n: float, df: float) -> float:

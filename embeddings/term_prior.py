@@ -26,7 +26,12 @@ class TermPrior:
     @classmethod
     def of_texts(cls, texts: Sequence[str], *, weight: float = PRIOR_CHUNKS) -> "TermPrior":
         """The prior for chunks as long, on average, as `texts`."""
-        chars = sum(len(t) for t in texts) / max(len(texts), 1)
+        return cls.of_lengths([len(t) for t in texts], weight=weight)
+
+    @classmethod
+    def of_lengths(cls, lengths: Sequence[int], *, weight: float = PRIOR_CHUNKS) -> "TermPrior":
+        """The prior for chunks of these lengths in characters, on average."""
+        chars = sum(lengths) / max(len(lengths), 1)
         return cls(chunk_words=max(chars / WORD_CHARS, 1.0), weight=weight)
 
     def chunk_rate(self, word: str) -> float:

@@ -12,9 +12,8 @@ import numpy as np
 from corpus import Chunk, ChunkingSettings, Document, load_documents, scoring_text
 from embeddings import IndexMismatchError, LexicalIndex, TermPrior, VectorIndex, model_name, read_manifest
 from embeddings.backends import DEFAULT_BACKEND, QUERY_BACKENDS, load_encoder
-from embeddings.indexer import (
-    LEGACY_ENCODING, TextEncoder, chunk_all, embedding_texts, encode_chunks, load_index, write_index,
-)
+from embeddings.indexer import TextEncoder, build_index, update_index
+from embeddings.segments import SegmentData, load_segments
 from embeddings.lock import writer_lock
 from qa.answers import (
     FEATURES, Answer, AnswerModel, Candidate, Quote, default_answer_model, distinct_best, line_span,
@@ -29,7 +28,7 @@ from qa.sentence_table import Sentences
 DEFAULT_INDEX_DIR = ".groundqa"
 
 
-def _check_encoder(index_dir: Path, manifest: dict, encoder: TextEncoder) -> None:
+def check_encoder(index_dir: Path, manifest: dict, encoder: TextEncoder) -> None:
     """Refuse an encoder whose vectors are not the index's."""
     built_with = manifest["model"]["name"]
     if encoder.name != built_with:
@@ -50,10 +49,8 @@ def default_index_dir() -> Path:
 class KnowledgeBase:
     """Documents, their chunks, a FAISS index and a BM25 index, loaded from one index folder."""
 
-    def __init__(self, index_dir: Path, manifest: dict, documents: list[Document], chunks: list[Chunk],
-                 vectors: VectorIndex, lexical: LexicalIndex, encoder: TextEncoder | Callable[[], TextEncoder],
-                 sentence_vectors: VectorIndex | None = None,
-                 sentence_windows: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    def __init__(self, index_dir: Path, manifest: dict, data: SegmentData,
+                 encoder: TextEncoder | Callable[[], TextEncoder]) -> None:
         self.index_dir = Path(index_dir)
         self.manifest = manifest
         self.retrieval = RetrievalSettings(**manifest["retrieval"])
@@ -61,26 +58,26 @@ class KnowledgeBase:
         # An encoder, or a function making one on first use: listing and showing never load a model.
         self._encoder = encoder if hasattr(encoder, "encode_query") else None
         self._make_encoder = None if self._encoder is not None else encoder
-        self._documents = {d.doc_id: d for d in documents}
-        self._chunks = chunks
-        self._vectors = vectors
-        self._matrix = vectors.vectors()
-        self._lexical = lexical
-        order = {d.doc_id: i for i, d in enumerate(documents)}
-        self._chunk_doc = np.array([order[c.doc_id] for c in chunks], dtype=np.int64)
-        self._doc_ids = [d.doc_id for d in documents]
+        self._documents = {d.doc_id: d for d in data.documents}
+        self._chunks = data.chunks
+        self._matrix = np.ascontiguousarray(data.chunk_vectors, dtype=np.float32)
+        self._vectors = VectorIndex(self._matrix.shape[1])
+        self._vectors.add(self._matrix)
+        self._lexical = LexicalIndex(data.terms, k1=manifest["lexical"]["k1"], b=manifest["lexical"]["b"])
+        order = {d.doc_id: i for i, d in enumerate(data.documents)}
+        self._chunk_doc = np.array([order[c.doc_id] for c in data.chunks], dtype=np.int64)
+        self._doc_ids = [d.doc_id for d in data.documents]
         self._doc_row = order
-        self.sentences = Sentences(self._documents, chunks, self._matrix,
-                                   sentence_vectors.vectors() if sentence_vectors is not None else None,
-                                   sentence_windows, lambda: self.encoder)
-        self._chunk_words = TermPrior.of_texts([c.text for c in chunks]).chunk_words
+        self.sentences = Sentences(self._documents, data.chunks, self._matrix, data.sentence_vectors,
+                                   (data.windows, data.window_offsets), lambda: self.encoder)
+        self._chunk_words = TermPrior.of_lengths([c.end - c.start for c in data.chunks]).chunk_words
 
     @property
     def encoder(self) -> TextEncoder:
         """The encoder of this index's model, loaded when first needed."""
         if self._encoder is None:
             encoder = self._make_encoder()
-            _check_encoder(self.index_dir, self.manifest, encoder)
+            check_encoder(self.index_dir, self.manifest, encoder)
             self._encoder = encoder
         return self._encoder
 
@@ -107,7 +104,7 @@ class KnowledgeBase:
                        retrieval: RetrievalSettings = RetrievalSettings(),
                        encoder: TextEncoder | None = None, backend: str = DEFAULT_BACKEND,
                        show_progress: bool = True, files: dict[str, dict] | None = None) -> "KnowledgeBase":
-        """Index documents already in memory (used by evaluation and by `build`).
+        """Index documents already in memory (used by evaluation and by `build`), replacing the index.
 
         `backend` ("onnx" or "torch") runs the model when no `encoder` is given; `files` records
         where documents came from (doc_id -> path, size, mtime_ns), so a later update knows them.
@@ -119,41 +116,16 @@ class KnowledgeBase:
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
             raise GroundQAError(f"duplicate doc_id {dup!r}: every document needs its own id")
-        with writer_lock(index_dir):
-            return cls._build_locked(documents, index_dir=index_dir, model=model, chunk_size=chunk_size,
-                                     chunk_overlap=chunk_overlap, retrieval=retrieval, encoder=encoder,
-                                     backend=backend, show_progress=show_progress, files=files)
-
-    @classmethod
-    def _build_locked(cls, documents: Sequence[Document], *, index_dir: Path, model: str | None = None,
-                      chunk_size: int = 200, chunk_overlap: int = 1,
-                      retrieval: RetrievalSettings = RetrievalSettings(), encoder: TextEncoder | None = None,
-                      backend: str = DEFAULT_BACKEND, show_progress: bool = True,
-                      files: dict[str, dict] | None = None) -> "KnowledgeBase":
-        """`from_documents` for a caller that holds the writer lock."""
         encoder = encoder or load_encoder(model, backend=backend)
-        settings = ChunkingSettings(max_tokens=min(chunk_size, encoder.chunk_token_limit), overlap=chunk_overlap)
-        chunks, texts = chunk_all(documents, settings, encoder, show_progress)
-        chunk_vectors, sentence_vectors, windows = encode_chunks(documents, chunks, texts, encoder, show_progress)
-        return cls._write(index_dir, documents, chunks, texts, chunk_vectors, sentence_vectors, windows,
-                          settings, retrieval, encoder, files)
-
-    @classmethod
-    def _write(cls, index_dir: Path, documents, chunks, texts, chunk_vectors: np.ndarray,
-               sentence_vectors: np.ndarray, sentence_windows: Sequence[np.ndarray], settings: ChunkingSettings,
-               retrieval: RetrievalSettings, encoder: TextEncoder,
-               files: dict[str, dict] | None = None, encoding: dict | None = None) -> "KnowledgeBase":
-        """Write a complete index folder atomically, then open it. The caller holds the writer lock.
-
-        `encoding` is the manifest's record of how vectors were made (default: by `encoder`, now)."""
-        write_index(index_dir, documents, chunks, texts, chunk_vectors, sentence_vectors, sentence_windows,
-                    settings, retrieval.to_dict(), encoder, files, encoding)
+        with writer_lock(index_dir):
+            build_index(index_dir, documents, encoder=encoder, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
+                        retrieval=retrieval.to_dict(), files=files, show_progress=show_progress)
         return cls.open(index_dir, encoder=encoder)
 
     def add(self, paths: Iterable[str | os.PathLike], *, show_progress: bool = False,
             warn: Callable[[str], None] | None = None, prefix: str | None = None,
             skip_unreadable: bool = False) -> tuple["KnowledgeBase", list[Document]]:
-        """Index more files into the same folder, embedding only what is new.
+        """Index more files into the same folder, as a new segment: only they are encoded and written.
 
         A file whose doc_id is already indexed replaces the old one when its content changed and
         is skipped when it did not. `prefix` names documents "<prefix><file name>" (e.g. uploads
@@ -163,51 +135,31 @@ class KnowledgeBase:
         """
         incoming = [d for d in load_documents(paths, warn=warn, prefix=prefix, skip_unreadable=skip_unreadable)
                     if d.doc_id not in self._documents or self._documents[d.doc_id].sha256 != d.sha256]
-        with writer_lock(self.index_dir):
-            return self._rebuilt(incoming, {d.doc_id for d in incoming}, show_progress), incoming
+        return self._updated(incoming, set(), show_progress), incoming
 
     def remove(self, doc_ids: Iterable[str]) -> "KnowledgeBase":
-        """The knowledge base without these documents (written to the same folder)."""
+        """The knowledge base without these documents (deleted from their segments, in the same folder)."""
         gone = set(doc_ids)
         for doc_id in gone:
             self.document(doc_id)  # unknown ids are an error, not a silent no-op
         if gone >= set(self._documents):
             raise GroundQAError("cannot remove every document: an index needs at least one")
-        with writer_lock(self.index_dir):
-            return self._rebuilt([], gone, False)
+        return self._updated([], gone, False)
 
-    def _rebuilt(self, new_documents: Sequence[Document], dropped: set[str], show_progress: bool,
-                 files: dict[str, dict] | None = None) -> "KnowledgeBase":
-        """Keep the vectors of untouched documents, embed only `new_documents`, write the folder anew.
-
-        `files` is the new file table (default: the current one). The caller holds the writer lock.
-        """
-        files = self.manifest.get("files", {}) if files is None else files
-        if not new_documents and not dropped & set(self._documents) and files == self.manifest.get("files", {}):
+    def _updated(self, new_documents: Sequence[Document], dropped: set[str], show_progress: bool) -> "KnowledgeBase":
+        """Commit `new_documents` as a segment and `dropped` as deletions, then open the result."""
+        if not new_documents and not dropped:
             return self
-        keep_docs = [d for d in self._documents.values() if d.doc_id not in dropped]
-        keep_rows = [i for i, c in enumerate(self._chunks) if c.doc_id not in dropped]
-        keep_chunks = [self._chunks[i] for i in keep_rows]
-        spans_kept = [i for i, (d, _, _) in enumerate(self.sentences.spans) if d not in dropped]
-        new_chunks, new_texts = chunk_all(new_documents, self.chunking, self.encoder, show_progress)
-        documents = keep_docs + list(new_documents)
-        chunks = keep_chunks + new_chunks
-        texts = embedding_texts(keep_docs, keep_chunks, self.encoder) + new_texts
-        mode = self.manifest.get("encoder", LEGACY_ENCODING)["sentences"]
-        new_vectors, new_sentences, new_windows = encode_chunks(new_documents, new_chunks, new_texts, self.encoder,
-                                                                show_progress, mode)
-        chunk_vectors = np.vstack([self._matrix[keep_rows], new_vectors])
-        old_sentences = self.sentences.vectors(spans_kept) if spans_kept else np.zeros((0, self.encoder.dimension))
-        sentence_vectors = np.vstack([old_sentences, new_sentences])
-        windows = [self.sentences.windows(r) for r in spans_kept] + new_windows
-        return type(self)._write(self.index_dir, documents, chunks, texts, chunk_vectors.astype(np.float32),
-                                 sentence_vectors.astype(np.float32), windows, self.chunking, self.retrieval,
-                                 self.encoder, files, self.manifest.get("encoder", LEGACY_ENCODING))
+        with writer_lock(self.index_dir):
+            manifest = read_manifest(self.index_dir)
+            update_index(self.index_dir, manifest, new_documents, dropped, manifest.get("files", {}),
+                         encoder=lambda: self.encoder, show_progress=show_progress)
+        return type(self).open(self.index_dir, encoder=self.encoder)
 
     @classmethod
     def open(cls, index_dir: str | os.PathLike | None = None, *, model: str | None = None,
              encoder: TextEncoder | None = None, backend: str | None = None) -> "KnowledgeBase":
-        """Load the index folder; refuse one written by another format version or model.
+        """Load the index folder's live segments; refuse one written by another format version or model.
 
         Without `encoder`, the index's model is loaded when a question first needs it, on `backend`
         or (default) the one that reads queries for the backend the index was built with.
@@ -220,14 +172,13 @@ class KnowledgeBase:
                 f"index at {index_dir} was built with model {built_with!r}, not {model!r}: rebuild it "
                 f"with `groundqa index PATH... --model {model}` or leave --model out")
         if encoder is None:
-            built_by = manifest.get("encoder", LEGACY_ENCODING)["backend"]
+            built_by = manifest["encoder"]["backend"]
             query_backend = backend or QUERY_BACKENDS.get(built_by, built_by)
             encoder = lambda: load_encoder(built_with, backend=query_backend)  # noqa: E731
         else:
-            _check_encoder(index_dir, manifest, encoder)
-        parts = load_index(index_dir, manifest)
-        return cls(index_dir, manifest, parts.documents, parts.chunks, parts.vectors, parts.lexical, encoder,
-                   parts.sentence_vectors, parts.windows)
+            check_encoder(index_dir, manifest, encoder)
+        data, manifest = load_segments(index_dir, manifest)
+        return cls(index_dir, manifest, data, encoder)
 
     @property
     def default_threshold(self) -> float:

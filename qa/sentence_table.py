@@ -8,7 +8,8 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from corpus import Chunk, Document, scoring_text
-from embeddings.indexer import TextEncoder, sentence_table
+from embeddings.indexer import TextEncoder
+from embeddings.segments import sentence_table
 from qa.answers import Candidate
 
 # A quote that introduces a list (ends with ":") takes up to this many following items with it.

@@ -1,10 +1,10 @@
 """`groundqa index` on a folder it has seen: read only new and changed files, drop the ones gone.
 
 A file is known by its doc_id, path, size and modification time (the index's file table). A file
-whose size or time moved is read again and re-embedded only when its text changed; documents
-whose files vanished from the paths given, or became unusable, are dropped. Documents that came
-from elsewhere (other folders, web uploads) are left alone. Nothing is encoded, nor the model
-loaded, when nothing changed.
+whose size or time moved is read again and re-embedded only when its text changed (a new
+segment); documents whose files vanished from the paths given, or became unusable, are deleted.
+Documents that came from elsewhere (other folders, web uploads) are left alone. Nothing is
+encoded, nor the model loaded, nor any segment opened, when nothing changed.
 """
 
 from __future__ import annotations
@@ -12,16 +12,20 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
+
+from tqdm.auto import tqdm
 
 from corpus import Document, DocumentError, SourceFile, find_files, read_file
 from embeddings import IndexMismatchError, IndexNotFoundError, model_name, read_manifest
+from embeddings.backends import DEFAULT_BACKEND, load_encoder
 from embeddings.errors import IndexDamagedError
-from embeddings.backends import DEFAULT_BACKEND
-from embeddings.indexer import LEGACY_ENCODING
+from embeddings.index_folder import verify_files
+from embeddings.indexer import BATCH_CHARS, build_index, sentence_mode, update_index
 from embeddings.lock import writer_lock
-from qa.errors import GroundQAError
-from qa.knowledge_base import KnowledgeBase, default_index_dir
+from embeddings.segments import live_documents, merge
+from qa.knowledge_base import default_index_dir
+from qa.retrieval import RetrievalSettings
 
 
 @dataclass
@@ -43,19 +47,19 @@ class IndexReport:
 
 
 def index_paths(paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathLike | None = None,
-                rebuild: bool = False, model: str | None = None, chunk_size: int = 200, chunk_overlap: int = 1,
-                backend: str = DEFAULT_BACKEND, encoder=None, max_bytes: int | None = None,
-                show_progress: bool = True,
-                wait: bool = True, on_wait: Callable[[str], None] | None = None,
-                on_skip: Callable[[str, str], None] | None = None) -> tuple[KnowledgeBase | None, IndexReport]:
+                rebuild: bool = False, optimize: bool = False, model: str | None = None, chunk_size: int = 200,
+                chunk_overlap: int = 1, backend: str = DEFAULT_BACKEND, encoder=None, max_bytes: int | None = None,
+                show_progress: bool = True, wait: bool = True, on_wait: Callable[[str], None] | None = None,
+                on_skip: Callable[[str, str], None] | None = None, batch_chars: int = BATCH_CHARS) -> IndexReport:
     """Bring the index at `index_dir` up to date with the files under `paths` (or build it; a
     damaged index is rebuilt, and `report.damaged` says why).
 
-    Unusable files are skipped, each told to `on_skip(path, reason)`; an index built with another
-    model, chunking or format is rebuilt. `encoder` replaces the model on `backend` (tests use a fake).
-    Returns the updated knowledge base, or None when the index was already up to date (then it is
-    not even opened: only its manifest is read), and the report. Raises DocumentError when no
-    usable document remains.
+    Only the manifest of an existing index is read: new and changed files become a new segment,
+    gone ones deletions, so the cost follows the change, not the index. Files stream through
+    reading, chunking and encoding `batch_chars` characters at a time. Unusable files are skipped,
+    each told to `on_skip(path, reason)`; an index built with another model, chunking, encoder or
+    format is rebuilt. `optimize` merges all segments into one afterwards. `encoder` replaces the
+    model on `backend` (tests use a fake). Raises DocumentError when no usable document remains.
     """
     paths = [Path(p) for p in paths]
     index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
@@ -68,83 +72,93 @@ def index_paths(paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathL
 
     files = find_files(paths, skip=skip)
     with writer_lock(index_dir, wait=wait, on_wait=on_wait):
-        if not rebuild and encoder is None and _up_to_date(index_dir, paths, files, model, chunk_size, chunk_overlap,
-                                                            backend, report, skip):
-            return None, report
-        try:
-            current = None if rebuild else _open_compatible(index_dir, model, chunk_size, chunk_overlap, backend,
-                                                            encoder)
-        except IndexDamagedError as exc:
-            current, report.damaged = None, str(exc)
-        if current is None:
-            documents, table = _read_all(files, max_bytes, skip)
-            if not documents:
-                raise DocumentError(f"no usable documents in {', '.join(map(str, paths))}")
-            report.added = [d.doc_id for d in documents]
+        manifest = None if rebuild else _current(index_dir, model, chunk_size, chunk_overlap, backend, encoder, report)
+        reading = tqdm(files, desc="Indexing", unit="file", disable=not show_progress or not files, leave=False)
+        if manifest is None:
+            encoder = encoder or load_encoder(model, backend=backend)
+            table: dict[str, dict] = {}
+            documents = _reading(reading, {}, {}, max_bytes, skip, table, report)
+            try:
+                manifest = build_index(index_dir, documents, encoder=encoder, chunk_size=chunk_size,
+                                       chunk_overlap=chunk_overlap, retrieval=RetrievalSettings().to_dict(),
+                                       files=table, show_progress=show_progress, batch_chars=batch_chars)
+            except DocumentError:
+                raise DocumentError(f"no usable documents in {', '.join(map(str, paths))}") from None
             report.rebuilt = True
-            kb = KnowledgeBase._build_locked(documents, index_dir=index_dir, model=model, chunk_size=chunk_size,
-                                             chunk_overlap=chunk_overlap, backend=backend, encoder=encoder,
-                                             show_progress=show_progress, files=table)
         else:
-            kb = _update(current, paths, files, max_bytes, skip, report, show_progress)
-        report.counts = dict(kb.manifest["counts"])
-        return kb, report
+            known, live = manifest.get("files", {}), live_documents(manifest)
+            table = {doc_id: rec for doc_id, rec in known.items() if doc_id in live}
+            dropped: set[str] = set()
+            documents = _reading(reading, known, live, max_bytes, skip, table, report,
+                                 roots=[p.resolve() for p in paths], dropped=dropped)
+            make = (lambda: encoder) if encoder is not None else (lambda: load_encoder(model, backend=backend))
+            manifest = update_index(index_dir, manifest, documents, dropped, table, encoder=make,
+                                    show_progress=show_progress, batch_chars=batch_chars)
+        if optimize:
+            manifest = merge(index_dir, manifest, [s["name"] for s in manifest["segments"]])
+        report.counts = dict(manifest["counts"])
+        return report
 
 
-def _up_to_date(index_dir: Path, paths: list[Path], files: list[SourceFile], model, chunk_size: int,
-                chunk_overlap: int, backend: str, report: IndexReport, skip) -> bool:
-    """Whether the index's manifest already records every file as found now (indexed, or skipped
-    and why) and none gone: the quick answer for an unchanged folder, with nothing else opened."""
+def _current(index_dir: Path, model, chunk_size: int, chunk_overlap: int, backend: str, encoder,
+             report: IndexReport) -> dict | None:
+    """The manifest of the index there when an update can keep it: None when there is none, or it
+    was built otherwise (model, chunking, encoder, format), or it is damaged (`report.damaged` says how)."""
     try:
         manifest = read_manifest(index_dir)
-    except GroundQAError:
-        return False
-    chunking = manifest["chunking"]
-    if (manifest["model"]["name"] != model_name(model) or chunking["overlap"] != chunk_overlap
-            or chunking["max_tokens"] != chunk_size
-            or manifest.get("encoder", LEGACY_ENCODING)["backend"] != backend):
-        return False
-    known = manifest.get("files", {})
-    if any(known.get(f.doc_id) != _record(f) and _skipped_before(f, known) is None for f in files):
-        return False
-    for f in files:
-        reason = _skipped_before(f, known)
-        if reason is not None:
-            skip(f.path, reason)
-    found = {f.doc_id for f in files}
-    roots = [p.resolve() for p in paths]
-    if any(doc_id not in found and "skipped" not in rec and _under(Path(rec["path"]), roots)
-           for doc_id, rec in known.items()):
-        return False
-    report.unchanged, report.counts = len(files), dict(manifest["counts"])
-    return True
-
-
-def _open_compatible(index_dir: Path, model, chunk_size: int, chunk_overlap: int, backend: str,
-                     encoder) -> KnowledgeBase | None:
-    """The existing index when an update can keep it, else None (absent, other format, other settings)."""
-    try:
-        kb = KnowledgeBase.open(index_dir, model=model, backend=backend, encoder=encoder)
+        verify_files(index_dir, manifest, hash_limit=0)  # sizes only: a commit reads no segment
     except (IndexNotFoundError, IndexMismatchError):
         return None
-    chunking = kb.manifest["chunking"]
-    if chunking["overlap"] != chunk_overlap or chunking["max_tokens"] > chunk_size:
+    except IndexDamagedError as exc:
+        report.damaged = str(exc)
         return None
-    if encoder is None and kb.manifest.get("encoder", LEGACY_ENCODING)["backend"] != backend:
-        return None  # built on another backend: its vectors are not this one's
-    if chunking["max_tokens"] < chunk_size and chunking["max_tokens"] != kb.encoder.chunk_token_limit:
+    chunking, built_by = manifest["chunking"], manifest["encoder"]
+    if encoder is not None:
+        same = (encoder.name == manifest["model"]["name"] and encoder.dimension == manifest["model"]["dimension"]
+                and (built_by["sentences"] != "pooled" or sentence_mode(encoder) == "pooled"))
+    else:
+        same = manifest["model"]["name"] == model_name(model) and built_by["backend"] == backend
+    if not same or chunking["overlap"] != chunk_overlap or chunking.get("requested_max_tokens") != chunk_size:
         return None
-    return kb
+    return manifest
 
 
-def _read_all(files: list[SourceFile], max_bytes, skip) -> tuple[list[Document], dict[str, dict]]:
-    documents, table = [], {}
+def _reading(files: Iterable[SourceFile], known: dict[str, dict], live: dict[str, dict], max_bytes, skip,
+             table: dict[str, dict], report: IndexReport, roots: list[Path] = (),
+             dropped: set[str] | None = None) -> Iterator[Document]:
+    """The documents of the files that are new or changed since the file table `known` (every
+    file's when it is empty), read one at a time. Records each file in `table` and `report`; once
+    exhausted, adds to `dropped` the live documents whose files under `roots` are gone or unusable."""
+    seen: set[str] = set()
     for file in files:
+        record, old = _record(file), known.get(file.doc_id)
+        if old == record and file.doc_id in live:
+            seen.add(file.doc_id)
+            report.unchanged += 1
+            continue
+        reason = _skipped_before(file, known)
+        if reason is not None and file.doc_id not in live:
+            skip(file.path, reason)
+            table[file.doc_id] = old
+            continue
         document = _read(file, max_bytes, skip, table)
-        if document is not None:
-            documents.append(document)
-            table[file.doc_id] = _record(file)
-    return documents, table
+        if document is None:
+            continue
+        seen.add(file.doc_id)
+        table[file.doc_id] = record
+        if file.doc_id in live and live[file.doc_id]["sha256"] == document.sha256:
+            report.unchanged += 1  # touched, not changed
+            continue
+        (report.changed if file.doc_id in live else report.added).append(file.doc_id)
+        yield document
+    gone = {doc_id for doc_id, rec in known.items()
+            if doc_id in live and doc_id not in seen and _under(Path(rec["path"]), roots)}
+    for doc_id in gone:
+        if "skipped" not in table.get(doc_id, {}):  # (a file that turned bad keeps its reason)
+            table.pop(doc_id, None)
+    report.removed = sorted(gone)
+    if dropped is not None:
+        dropped.update(gone)
 
 
 def _read(file: SourceFile, max_bytes, skip, table: dict[str, dict]) -> Document | None:
@@ -168,47 +182,6 @@ def _skipped_before(file: SourceFile, known: dict[str, dict]) -> str | None:
     if old is None or "skipped" not in old or {k: v for k, v in old.items() if k != "skipped"} != _record(file):
         return None
     return old["skipped"]
-
-
-def _update(kb: KnowledgeBase, paths: list[Path], files: list[SourceFile], max_bytes, skip,
-            report: IndexReport, show_progress: bool) -> KnowledgeBase:
-    known = kb.manifest.get("files", {})
-    present = {d.doc_id: d for d in kb.documents}
-    table = {doc_id: rec for doc_id, rec in known.items() if doc_id in present}
-    incoming: list[Document] = []
-    seen: set[str] = set()
-    for file in files:
-        record, old = _record(file), known.get(file.doc_id)
-        if old == record and file.doc_id in present:
-            seen.add(file.doc_id)
-            report.unchanged += 1
-            continue
-        reason = _skipped_before(file, known)
-        if reason is not None and file.doc_id not in present:
-            skip(file.path, reason)
-            table[file.doc_id] = old
-            continue
-        document = _read(file, max_bytes, skip, table)
-        if document is None:
-            continue
-        seen.add(file.doc_id)
-        table[file.doc_id] = record
-        if file.doc_id in present and present[file.doc_id].sha256 == document.sha256:
-            report.unchanged += 1  # touched, not changed
-        else:
-            (report.changed if file.doc_id in present else report.added).append(file.doc_id)
-            incoming.append(document)
-    roots = [p.resolve() for p in paths]
-    gone = {doc_id for doc_id, rec in known.items()
-            if doc_id in present and doc_id not in seen and _under(Path(rec["path"]), roots)}
-    for doc_id in sorted(gone):
-        if "skipped" not in table.get(doc_id, {}):  # (a file that turned bad keeps its reason)
-            table.pop(doc_id, None)
-    report.removed = sorted(gone)
-    if gone >= set(present) - {d.doc_id for d in incoming} and not incoming:
-        raise GroundQAError("no usable documents would remain in the index: nothing was changed "
-                            "(use --rebuild to start over)")
-    return kb._rebuilt(incoming, gone | {d.doc_id for d in incoming}, show_progress, files=table)
 
 
 def _under(path: Path, roots: list[Path]) -> bool:

@@ -70,9 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = command("index", "Index files and folders (.txt .md .html .pdf): build the index, or bring it up to date "
-                         "(new and changed files read, files gone from these paths dropped).", _index)
+                         "(new and changed files read into a new segment, files gone from these paths deleted).", _index)
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to index (recursively)")
     p.add_argument("--rebuild", action="store_true", help="start over instead of updating the index")
+    p.add_argument("--optimize", action="store_true",
+                   help="then merge the index's segments into one (updates add segments; reading one is quicker)")
     p.add_argument("--strict", action="store_true",
                    help="exit with an error when any file was skipped (unreadable, empty, binary, corrupt, ...)")
     p.add_argument("--no-wait", action="store_true",
@@ -167,11 +169,11 @@ def _index(args) -> int:
 
     index_dir = args.index or default_index_dir()
     say = lambda msg: print(f"groundqa: {msg}", file=sys.stderr)  # noqa: E731
-    kb, report = index_paths(args.paths, index_dir=index_dir, rebuild=args.rebuild, model=args.model,
-                             chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap, backend=args.encoder,
-                             max_bytes=int(args.max_file_mb * 1e6), show_progress=_progress(args),
-                             wait=not args.no_wait, on_wait=say,
-                             on_skip=lambda path, reason: say(f"skipped {path}: {reason}"))
+    report = index_paths(args.paths, index_dir=index_dir, rebuild=args.rebuild, optimize=args.optimize,
+                         model=args.model, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap,
+                         backend=args.encoder, max_bytes=int(args.max_file_mb * 1e6), show_progress=_progress(args),
+                         wait=not args.no_wait, on_wait=say,
+                         on_skip=lambda path, reason: say(f"skipped {path}: {reason}"))
     if report.damaged:
         say(report.damaged.split(": rebuild it")[0] + "; it was rebuilt")
     counts = report.counts

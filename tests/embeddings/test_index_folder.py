@@ -32,7 +32,6 @@ def test_an_index_of_another_format_version_is_refused_with_the_fix(tmp_path, fa
     manifest = json.loads(path.read_text())
     manifest["format_version"] = 999
     path.write_text(json.dumps(manifest))
-    (tmp_path / "idx" / "manifest.sha256").unlink()  # as an index written by another version would be
     with pytest.raises(IndexMismatchError, match="rebuild it with `groundqa index"):
         KnowledgeBase.open(tmp_path / "idx", encoder=fake_encoder)
 
@@ -57,7 +56,7 @@ def test_a_crash_mid_build_leaves_the_previous_index_intact(tmp_path, fake_encod
     def crash(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C while the new store is being written
 
-    monkeypatch.setattr("embeddings.indexer.write_store", crash)
+    monkeypatch.setattr("embeddings.segments.write_store", crash)
     with pytest.raises(KeyboardInterrupt):
         build(tmp_path, fake_encoder, text="Completely different content about tractors.")
     reopened = KnowledgeBase.open(tmp_path / "idx", encoder=fake_encoder)
@@ -83,10 +82,20 @@ def test_atomic_folder_replaces_the_target_whole(tmp_path):
     assert [p.name for p in target.iterdir()] == ["new.txt"]
 
 
+def segment(idx):
+    """The one segment folder of a freshly built small index."""
+    (folder,) = (idx / "segments").iterdir()
+    return folder
+
+
 @pytest.mark.parametrize("damage, why", [
-    (lambda idx: (idx / "vectors.faiss").write_bytes((idx / "vectors.faiss").read_bytes()[:100]), "vectors.faiss has 100 bytes"),
-    (lambda idx: (idx / "sentences.faiss").unlink(), "sentences.faiss is missing"),
-    (lambda idx: (idx / "store.sqlite").write_bytes(bytes(len((idx / "store.sqlite").read_bytes()))), "checksum differs"),
+    (lambda idx: (segment(idx) / "chunks.npy").write_bytes((segment(idx) / "chunks.npy").read_bytes()[:100]),
+     "chunks.npy has 100 bytes"),
+    (lambda idx: (segment(idx) / "sentences.npy").unlink(), "sentences.npy is missing"),
+    (lambda idx: (segment(idx) / "store.sqlite").write_bytes(bytes(len((segment(idx) / "store.sqlite").read_bytes()))),
+     "checksum differs"),
+    (lambda idx: (segment(idx) / "terms.npz").write_bytes(b"PK" + bytes(50)), "terms.npz has 52 bytes"),
+    (lambda idx: __import__("shutil").rmtree(segment(idx)), "is missing"),
     (lambda idx: (idx / "manifest.json").write_text((idx / "manifest.json").read_text().replace('"documents": 1', '"documents": 2')),
      "manifest.json was edited"),
     (lambda idx: (idx / "manifest.json").write_text("{"), "unreadable manifest"),
@@ -103,9 +112,9 @@ def test_a_damaged_large_index_is_caught_when_loading(tmp_path, fake_encoder, mo
     """Above the hashing limit only sizes are checked; a same-size garbled file still fails in one line."""
     monkeypatch.setattr("embeddings.index_folder.HASH_LIMIT", 0)
     build(tmp_path, fake_encoder)
-    path = tmp_path / "idx" / "vectors.faiss"
+    path = segment(tmp_path / "idx") / "chunks.npy"
     path.write_bytes(b"x" * path.stat().st_size)
-    with pytest.raises(IndexDamagedError, match="damaged .*RuntimeError"):
+    with pytest.raises(IndexDamagedError, match=r"damaged \(ValueError"):
         KnowledgeBase.open(tmp_path / "idx", encoder=fake_encoder)
 
 

@@ -243,11 +243,3 @@ def test_long_sentences_are_scored_by_their_best_window_kept_across_reopen_and_a
     write(tmp_path / "e" / "other.md", "Varroa mites are counted on a sticky board under the hive.")
     grown, _ = kb.add([tmp_path / "e"])
     assert np.isclose(features_of_long(grown)[window], row[window], atol=1e-3)  # windows kept, not recomputed
-    (tmp_path / "i" / "windows.npz").unlink()  # an index without stored windows computes them on demand
-    manifest = json.loads((tmp_path / "i" / "manifest.json").read_text())  # (one written before windows
-    del manifest["checksums"]["windows.npz"]                                 # existed lists no such file)
-    (tmp_path / "i" / "manifest.json").write_text(json.dumps(manifest))
-    (tmp_path / "i" / "manifest.sha256").unlink()
-    # (such an index encoded its sentences alone, and so does the on-demand path: the window still wins)
-    legacy = features_of_long(KnowledgeBase.open(tmp_path / "i", encoder=encoder))
-    assert legacy[window] > legacy[dense] + 0.05

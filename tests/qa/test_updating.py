@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from conftest import FakeEncoder, write
-from qa.updating import index_paths
+from qa import KnowledgeBase
+from qa.updating import index_paths as run_index
+
+
+def index_paths(paths, *, index_dir, encoder, **kwargs):
+    """`qa.updating.index_paths`, then the index opened: (knowledge base, report)."""
+    report = run_index(paths, index_dir=index_dir, encoder=encoder, **kwargs)
+    return KnowledgeBase.open(index_dir, encoder=encoder), report
 
 QUESTIONS = ["Which river floods in spring?", "Who keeps the bees?", "What colour is the ferry?",
              "How many colonies were lost?", "When does the market open?"]

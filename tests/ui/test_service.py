@@ -85,12 +85,14 @@ def test_answer_json_is_kept_for_download(service):
 
 def test_a_running_chat_sees_an_index_another_process_commits(tmp_path, fake_encoder):
     """`groundqa index` while the chat serves: the next question is answered from the new commit."""
+    from qa import KnowledgeBase
     from qa.updating import index_paths
 
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "ferry.txt").write_text("The Tallow Creek ferry was painted blue in 2024.\n")
-    kb, _ = index_paths([docs], index_dir=tmp_path / "idx", encoder=fake_encoder, show_progress=False)
+    index_paths([docs], index_dir=tmp_path / "idx", encoder=fake_encoder, show_progress=False)
+    kb = KnowledgeBase.open(tmp_path / "idx", encoder=fake_encoder)
     service = ChatService(kb, upload_dir=tmp_path / "uploads")
     service.holder.check_seconds = 0
     (docs / "otters.txt").write_text("Otters came back to the creek in 2019.\n")

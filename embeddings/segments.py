@@ -1,0 +1,286 @@
+"""Index segments: immutable folders, each holding some documents whole, and the commits that list them.
+
+A segment keeps its documents' text and chunk offsets (SQLite), chunk and sentence vectors, window
+vectors and BM25 term counts. It is written once, under a temporary name, then renamed into
+`segments/`; it is never changed after. The manifest lists the live segments and, for each, the
+documents deleted from it since (a changed file is a deletion plus a new segment). Opening an index
+reads the live rows of every segment into one view; merging rewrites a few segments as one,
+without encoding anything again (Lucene's segments and commit points are the model).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import uuid
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Collection, Sequence
+
+import numpy as np
+
+from corpus import Chunk, Document
+from embeddings.errors import IndexDamagedError
+from embeddings.index_folder import (
+    MANIFEST, SEGMENTS, file_checksums, read_manifest, read_store, verify_files, write_manifest, write_store,
+)
+from embeddings.lexical_index import TermCounts
+
+CHUNK_VECTORS = "chunks.npy"
+SENTENCE_VECTORS = "sentences.npy"
+WINDOWS = "windows.npz"
+TERMS = "terms.npz"
+# More segments than this after a commit: the smallest are merged, up to MERGE_CHUNKS chunks in all
+# (larger segments stay as written, so that merging never holds a large index in memory).
+MAX_SEGMENTS = 10
+MERGE_CHUNKS = 20_000
+
+
+@dataclass(frozen=True)
+class SegmentData:
+    """The rows of one segment (or of several, concatenated): documents, chunks, their vectors and counts.
+
+    Sentence rows are `sentence_table(chunks)`; sentence i's windows are
+    `windows[window_offsets[i]:window_offsets[i + 1]]`.
+    """
+
+    documents: list[Document]
+    chunks: list[Chunk]
+    chunk_vectors: np.ndarray
+    sentence_vectors: np.ndarray
+    windows: np.ndarray
+    window_offsets: np.ndarray
+    terms: TermCounts
+
+    def live(self, deleted: Collection[str]) -> "SegmentData":
+        """These rows without the documents in `deleted`."""
+        if not deleted:
+            return self
+        deleted = set(deleted)
+        keep_chunks = np.array([c.doc_id not in deleted for c in self.chunks], dtype=bool)
+        spans, _ = sentence_table(self.chunks)
+        keep_sentences = np.array([doc_id not in deleted for doc_id, _, _ in spans], dtype=bool)
+        windows, offsets = _window_rows(self.windows, self.window_offsets, keep_sentences)
+        return SegmentData([d for d in self.documents if d.doc_id not in deleted],
+                           [c for c, keep in zip(self.chunks, keep_chunks) if keep],
+                           self.chunk_vectors[keep_chunks], self.sentence_vectors[keep_sentences],
+                           windows, offsets, self.terms.rows(keep_chunks))
+
+    @classmethod
+    def concat(cls, parts: Sequence["SegmentData"], dimension: int) -> "SegmentData":
+        """All `parts`' rows, in order."""
+        if len(parts) == 1:
+            return parts[0]
+        offsets, shift = [np.zeros(1, dtype=np.int64)], 0
+        for p in parts:
+            offsets.append(p.window_offsets[1:] + shift)
+            shift += len(p.windows)
+        empty = np.zeros((0, dimension), dtype=np.float32)
+        return cls([d for p in parts for d in p.documents], [c for p in parts for c in p.chunks],
+                   np.vstack([empty] + [p.chunk_vectors for p in parts]),
+                   np.vstack([empty] + [p.sentence_vectors for p in parts]),
+                   np.vstack([empty.astype(np.float16)] + [p.windows for p in parts]),
+                   np.concatenate(offsets), TermCounts.stack([p.terms for p in parts]))
+
+
+def pack_windows(windows: Sequence[np.ndarray], dimension: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each sentence's window vectors as one float16 array and offsets (sentence i: rows offsets[i]:offsets[i+1])."""
+    sizes = np.array([len(w) for w in windows], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    rows = np.vstack([np.zeros((0, dimension), dtype=np.float32), *windows]).astype(np.float16)
+    return rows, offsets
+
+
+def _window_rows(windows: np.ndarray, offsets: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    sizes = np.diff(offsets)[keep]
+    starts = offsets[:-1][keep]
+    new_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    rows = np.repeat(starts - new_offsets[:-1], sizes) + np.arange(new_offsets[-1])
+    return windows[rows], new_offsets
+
+
+def sentence_table(chunks: Sequence[Chunk]) -> tuple[list[tuple[str, int, int]], list[list[int]]]:
+    """Unique sentence spans (doc_id, start, end) in chunk order, and each chunk's rows in that list.
+
+    Overlapping chunks share sentences; each sentence gets one row (and one vector).
+    """
+    rows: dict[tuple[str, int, int], int] = {}
+    per_chunk = []
+    for chunk in chunks:
+        mine = []
+        for start, end in chunk.sentences:
+            key = (chunk.doc_id, start, end)
+            if key not in rows:
+                rows[key] = len(rows)
+            mine.append(rows[key])
+        per_chunk.append(mine)
+    return list(rows), per_chunk
+
+
+# ----- on disk --------------------------------------------------------------------------------
+def write_segment(segments_dir: Path, data: SegmentData) -> dict:
+    """Write `data` as a new segment folder under `segments_dir`; its record for the manifest."""
+    name = f"seg-{uuid.uuid4().hex[:12]}"
+    tmp = Path(segments_dir) / f".{name}.writing"
+    tmp.mkdir(parents=True)
+    write_store(tmp, data.documents, data.chunks)
+    for file, array in ((CHUNK_VECTORS, data.chunk_vectors), (SENTENCE_VECTORS, data.sentence_vectors)):
+        with open(tmp / file, "wb") as f:
+            np.save(f, np.ascontiguousarray(array, dtype=np.float32))
+    with open(tmp / WINDOWS, "wb") as f:
+        np.savez(f, vectors=data.windows.astype(np.float16), offsets=data.window_offsets)
+    data.terms.save(tmp / TERMS)
+    files = file_checksums(tmp)
+    os.rename(tmp, Path(segments_dir) / name)
+    return {"name": name, "documents": _document_records(data), "deleted": [], "files": files}
+
+
+def _document_records(data: SegmentData) -> dict[str, dict]:
+    """What a commit must know of each document without opening the segment: hash and row counts."""
+    records = {d.doc_id: {"sha256": d.sha256, "chunks": 0, "sentences": 0, "windows": 0} for d in data.documents}
+    for chunk in data.chunks:
+        records[chunk.doc_id]["chunks"] += 1
+    spans, _ = sentence_table(data.chunks)
+    sizes = np.diff(data.window_offsets).tolist()
+    for (doc_id, _, _), size in zip(spans, sizes):
+        records[doc_id]["sentences"] += 1
+        records[doc_id]["windows"] += size
+    return records
+
+
+def read_segment(index_dir: Path, record: dict) -> SegmentData:
+    """The live rows of the segment `record` names (its deleted documents left out)."""
+    folder = Path(index_dir) / SEGMENTS / record["name"]
+    documents, chunks = read_store(folder)
+    chunk_vectors = np.load(folder / CHUNK_VECTORS, allow_pickle=False)
+    sentence_vectors = np.load(folder / SENTENCE_VECTORS, allow_pickle=False)
+    with np.load(folder / WINDOWS, allow_pickle=False) as z:
+        windows, offsets = z["vectors"], z["offsets"]
+    data = SegmentData(documents, chunks, chunk_vectors, sentence_vectors, windows, offsets,
+                       TermCounts.load(folder / TERMS))
+    return data.live(record["deleted"])
+
+
+def load_segments(index_dir: Path, manifest: dict) -> tuple[SegmentData, dict]:
+    """Every live row of the index, checked against the manifest's checksums; and the manifest read.
+
+    A writer may commit (and remove merged segments) while this reads: then the newer manifest is read.
+    """
+    index_dir = Path(index_dir)
+    for attempt in range(3):
+        try:
+            verify_files(index_dir, manifest)
+            parts = [read_segment(index_dir, record) for record in manifest["segments"]]
+            data = SegmentData.concat(parts, manifest["model"]["dimension"])
+        except (IndexDamagedError, OSError, RuntimeError, ValueError, KeyError, EOFError, sqlite3.Error,
+                zipfile.BadZipFile) as exc:
+            newer = read_manifest(index_dir)
+            if attempt < 2 and newer["index_id"] != manifest["index_id"]:
+                manifest = newer
+                continue
+            if isinstance(exc, IndexDamagedError):
+                raise
+            raise IndexDamagedError(f"the index at {index_dir} is damaged ({type(exc).__name__}: "
+                                    f"{str(exc).splitlines()[0] if str(exc) else ''}): rebuild it with "
+                                    f"`groundqa index PATH... --rebuild --index {index_dir}`") from exc
+        _check_counts(index_dir, manifest, data)
+        return data, manifest
+    raise AssertionError("unreachable")
+
+
+def _check_counts(index_dir: Path, manifest: dict, data: SegmentData) -> None:
+    counts = manifest["counts"]
+    found = {"documents": len(data.documents), "chunks": len(data.chunks),
+             "sentences": len(data.sentence_vectors), "sentence_windows": len(data.windows)}
+    if (found != {k: counts.get(k) for k in found} or len(data.chunk_vectors) != len(data.chunks)
+            or len(data.terms) != len(data.chunks) or len(data.window_offsets) != len(data.sentence_vectors) + 1
+            or len(sentence_table(data.chunks)[0]) != len(data.sentence_vectors)):
+        raise IndexDamagedError(f"the index at {index_dir} is inconsistent (found {found}, the manifest says "
+                                f"{counts}): rebuild it with `groundqa index PATH... --rebuild`")
+
+
+# ----- commits --------------------------------------------------------------------------------
+def live_documents(manifest: dict) -> dict[str, dict]:
+    """Every live document's record (sha256 and row counts), with the name of its segment, in index order."""
+    return {doc_id: {**info, "segment": segment["name"]}
+            for segment in manifest.get("segments", []) for doc_id, info in segment["documents"].items()
+            if doc_id not in set(segment["deleted"])}
+
+
+def with_deletions(segments: Sequence[dict], doc_ids: Collection[str]) -> list[dict]:
+    """The segment records with `doc_ids` deleted; a segment left with no live document is dropped."""
+    out = []
+    for segment in segments:
+        deleted = sorted(set(segment["deleted"]) | (set(doc_ids) & set(segment["documents"])))
+        if len(deleted) < len(segment["documents"]):
+            out.append({**segment, "deleted": deleted})
+    return out
+
+
+def live_counts(segments: Sequence[dict]) -> dict[str, int]:
+    """Documents, chunks, sentences and windows of the live documents of `segments`."""
+    docs = [info for s in segments for doc_id, info in s["documents"].items() if doc_id not in set(s["deleted"])]
+    return {"documents": len(docs), "chunks": sum(d["chunks"] for d in docs),
+            "sentences": sum(d["sentences"] for d in docs), "sentence_windows": sum(d["windows"] for d in docs)}
+
+
+def commit(index_dir: Path, manifest: dict, segments: list[dict], files: dict[str, dict]) -> dict:
+    """Swap in a manifest listing `segments` (and the file table `files`), then remove segment
+    folders no longer listed. The caller holds the writer lock. Returns the new manifest."""
+    present = {doc_id for s in segments for doc_id in s["documents"] if doc_id not in set(s["deleted"])}
+    new = {**manifest, "index_id": uuid.uuid4().hex,
+           "committed": datetime.now(timezone.utc).isoformat(timespec="seconds"), "segments": segments,
+           "counts": live_counts(segments),
+           "files": {doc_id: f for doc_id, f in sorted(files.items()) if doc_id in present or "skipped" in f}}
+    write_manifest(Path(index_dir), new)
+    remove_unlisted(Path(index_dir), new)
+    return new
+
+
+def remove_unlisted(index_dir: Path, manifest: dict) -> None:
+    """Remove what no commit lists: segment folders merged away or left by a killed writer, and
+    manifests never swapped in. The caller holds the writer lock."""
+    listed = {s["name"] for s in manifest.get("segments", [])}
+    folder = index_dir / SEGMENTS
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if path.name not in listed:
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    for path in index_dir.glob(f".{MANIFEST}.*"):
+        path.unlink(missing_ok=True)
+
+
+def merge(index_dir: Path, manifest: dict, names: Collection[str]) -> dict:
+    """Rewrite the segments `names` as one, their deleted rows dropped, and commit it in the first
+    one's place. Nothing is encoded again. The caller holds the writer lock."""
+    chosen = [s for s in manifest["segments"] if s["name"] in set(names)]
+    if len(chosen) < 2 and not any(s["deleted"] for s in chosen):
+        return manifest
+    data = SegmentData.concat([read_segment(index_dir, s) for s in chosen], manifest["model"]["dimension"])
+    record = write_segment(Path(index_dir) / SEGMENTS, data)
+    segments, placed = [], False
+    for s in manifest["segments"]:
+        if s["name"] not in set(names):
+            segments.append(s)
+        elif not placed:
+            segments.append(record)
+            placed = True
+    return commit(index_dir, manifest, segments, manifest.get("files", {}))
+
+
+def merge_small(index_dir: Path, manifest: dict) -> dict:
+    """After a commit that left more than MAX_SEGMENTS segments: merge the smallest, up to MERGE_CHUNKS chunks."""
+    segments = manifest["segments"]
+    if len(segments) <= MAX_SEGMENTS:
+        return manifest
+    sizes = {s["name"]: live_counts([s])["chunks"] for s in segments}
+    chosen, total = [], 0
+    for name in sorted(sizes, key=sizes.get):
+        if total + sizes[name] > MERGE_CHUNKS and len(chosen) >= 2:
+            break
+        chosen.append(name)
+        total += sizes[name]
+    return merge(index_dir, manifest, chosen) if len(chosen) >= 2 and total <= 2 * MERGE_CHUNKS else manifest
