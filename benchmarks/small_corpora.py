@@ -51,10 +51,9 @@ def cached_encoder(kb: KnowledgeBase) -> CachedEncoder:
     """The full index's encoder, primed with every chunk and sentence vector the index holds."""
     texts = embedding_texts(kb.documents, kb.chunks, kb.encoder)
     vectors = [kb._matrix]
-    if kb.sentences.matrix is not None:
-        docs = {d.doc_id: d.text for d in kb.documents}
-        texts = texts + [scoring_text(docs[d], a, b) for d, a, b in kb.sentences.spans]
-        vectors.append(kb.sentences.matrix)
+    docs = {d.doc_id: d.text for d in kb.documents}
+    texts = texts + [scoring_text(docs[d], a, b) for d, a, b in kb.sentences.spans]
+    vectors.append(kb.sentences.matrix)
     return CachedEncoder(kb.encoder, texts, np.vstack(vectors))
 
 

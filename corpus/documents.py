@@ -6,6 +6,7 @@ import bisect
 import hashlib
 import logging
 import os
+from stat import S_ISREG
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -69,16 +70,16 @@ def text_sha256(text: str) -> str:
 class SourceFile:
     """A file found under the paths given, before it is read: its future doc_id and what tells a change."""
 
-    path: Path
+    location: str  # the path as found
     doc_id: str
     source: str
     size: int
     mtime_ns: int
+    resolved: str  # the absolute path, which an index records to know where a document came from
 
     @property
-    def resolved(self) -> str:
-        """The file's absolute path, which an index records to know where a document came from."""
-        return str(self.path.resolve())
+    def path(self) -> Path:
+        return Path(self.location)
 
 
 def find_files(paths: Iterable[str | os.PathLike], *, prefix: str | None = None,
@@ -90,30 +91,55 @@ def find_files(paths: Iterable[str | os.PathLike], *, prefix: str | None = None,
     folder, instead of the path on this machine. Raises DocumentError for a path that does not exist.
     """
     skip = skip or (lambda path, reason: log.warning("skipped %s: %s", path, reason))
-    found: list[tuple[Path, Path | None]] = []
+    found: list[tuple[str, str, Path | None]] = []  # (path, path inside the folder given, that folder)
     for raw in paths:
         path = Path(raw)
         if not path.exists():
             raise DocumentError(f"no such file or folder: {raw}")
         if path.is_dir():
-            found.extend((p, path) for p in sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p, path)))
+            base = str(path).rstrip("/") + "/" if str(path) != "/" else "/"
+            found.extend((base + rel, rel, path) for rel in _walk(path))
         else:
-            found.append((path, None))
+            found.append((str(path), path.name, None))
+    # Strings, not Path objects, below: a folder of 50,000 files is walked in a fraction of a second.
+    cwd = str(Path.cwd().resolve()) + os.sep
+    resolved_roots: dict[Path, str] = {}
     files: list[SourceFile] = []
     seen_ids: dict[str, int] = {}
-    for path, root in found:
-        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-            skip(path, f"unsupported file type '{path.suffix or '(none)'}' (supported: {', '.join(SUPPORTED_SUFFIXES)})")
+    for name, rel, root in found:
+        suffix = os.path.splitext(name)[1].lower()
+        if suffix not in SUPPORTED_SUFFIXES:
+            skip(Path(name), f"unsupported file type '{suffix or '(none)'}' (supported: {', '.join(SUPPORTED_SUFFIXES)})")
             continue
         try:
-            stat = path.stat()
+            stat = os.stat(name)
         except OSError as exc:
-            skip(path, f"unreadable ({exc.strerror or exc})")
+            skip(Path(name), f"unreadable ({exc.strerror or exc})")
             continue
-        doc_id = _unique((prefix or "") + _doc_id(path, root), seen_ids)
-        files.append(SourceFile(path, doc_id, doc_id if prefix else _display_path(path), stat.st_size,
-                                stat.st_mtime_ns))
+        if not S_ISREG(stat.st_mode):
+            continue
+        doc_id = _unique((prefix or "") + rel, seen_ids)  # stable: the path inside the folder given
+        if root is None:
+            resolved = str(Path(name).resolve())
+        else:  # one resolve per folder given, not per file
+            if root not in resolved_roots:
+                resolved_roots[root] = str(root.resolve()).rstrip("/") + "/"
+            resolved = resolved_roots[root] + rel
+        # the source as a reader would type it: relative to the working folder when inside it
+        source = doc_id if prefix else (resolved[len(cwd):] if resolved.startswith(cwd) else name)
+        files.append(SourceFile(name, doc_id, source, stat.st_size, stat.st_mtime_ns, resolved))
     return files
+
+
+def _walk(root: Path) -> list[str]:
+    """The POSIX paths, inside `root`, of every file under it but those in or named like hidden
+    entries (".name"), symlinked folders not followed; in path order."""
+    out = []
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        inside = os.path.relpath(folder, root).replace(os.sep, "/")
+        out.extend(n if inside == "." else f"{inside}/{n}" for n in names if not n.startswith("."))
+    return sorted(out, key=lambda rel: rel.split("/"))
 
 
 def read_file(file: SourceFile, *, max_bytes: int | None = None) -> Document:
@@ -148,25 +174,7 @@ def load_documents(paths: Iterable[str | os.PathLike], *, warn=None, prefix: str
     return documents
 
 
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
-def _doc_id(path: Path, root: Path | None) -> str:
-    """Stable id: the path inside the folder given (or the file name), in POSIX form."""
-    rel = path.relative_to(root) if root is not None else Path(path.name)
-    return rel.as_posix()
-
-
 def _unique(doc_id: str, seen: dict[str, int]) -> str:
     n = seen.get(doc_id, 0)
     seen[doc_id] = n + 1
     return doc_id if n == 0 else f"{doc_id}~{n + 1}"
-
-
-def _display_path(path: Path) -> str:
-    """The path as a reader would type it: relative to the working folder when inside it."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return str(path)

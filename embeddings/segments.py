@@ -28,15 +28,18 @@ from embeddings.index_folder import (
     MANIFEST, SEGMENTS, file_checksums, read_manifest, read_store, verify_files, write_manifest, write_store,
 )
 from embeddings.lexical_index import TermCounts
+from embeddings.row_blocks import RowBlocks
 
 CHUNK_VECTORS = "chunks.npy"
 SENTENCE_VECTORS = "sentences.npy"
-WINDOWS = "windows.npz"
+WINDOWS = "windows.npy"
+WINDOW_OFFSETS = "window_offsets.npy"
 TERMS = "terms.npz"
-# More segments than this after a commit: the smallest are merged, up to MERGE_CHUNKS chunks in all
-# (larger segments stay as written, so that merging never holds a large index in memory).
+# Segments of fewer chunks than this are small (what updates write); more than MAX_SEGMENTS small
+# ones after a commit are merged into one. A build's batches make larger segments, left as written,
+# so that a merge costs what the small segments hold, never what the index holds.
+SMALL_CHUNKS = 1_000
 MAX_SEGMENTS = 10
-MERGE_CHUNKS = 20_000
 
 
 @dataclass(frozen=True)
@@ -71,18 +74,19 @@ class SegmentData:
 
     @classmethod
     def concat(cls, parts: Sequence["SegmentData"], dimension: int) -> "SegmentData":
-        """All `parts`' rows, in order."""
+        """All `parts`' rows, in order. Sentence and window vectors are not copied together
+        (`RowBlocks`): they are the largest part of an index and mostly stay on disk."""
         if len(parts) == 1:
             return parts[0]
         offsets, shift = [np.zeros(1, dtype=np.int64)], 0
         for p in parts:
-            offsets.append(p.window_offsets[1:] + shift)
+            offsets.append(np.asarray(p.window_offsets[1:]) + shift)
             shift += len(p.windows)
         empty = np.zeros((0, dimension), dtype=np.float32)
         return cls([d for p in parts for d in p.documents], [c for p in parts for c in p.chunks],
                    np.vstack([empty] + [p.chunk_vectors for p in parts]),
-                   np.vstack([empty] + [p.sentence_vectors for p in parts]),
-                   np.vstack([empty.astype(np.float16)] + [p.windows for p in parts]),
+                   RowBlocks([empty] + [p.sentence_vectors for p in parts]),
+                   RowBlocks([empty.astype(np.float16)] + [p.windows for p in parts]),
                    np.concatenate(offsets), TermCounts.stack([p.terms for p in parts]))
 
 
@@ -127,11 +131,11 @@ def write_segment(segments_dir: Path, data: SegmentData) -> dict:
     tmp = Path(segments_dir) / f".{name}.writing"
     tmp.mkdir(parents=True)
     write_store(tmp, data.documents, data.chunks)
-    for file, array in ((CHUNK_VECTORS, data.chunk_vectors), (SENTENCE_VECTORS, data.sentence_vectors)):
-        with open(tmp / file, "wb") as f:
-            np.save(f, np.ascontiguousarray(array, dtype=np.float32))
-    with open(tmp / WINDOWS, "wb") as f:
-        np.savez(f, vectors=data.windows.astype(np.float16), offsets=data.window_offsets)
+    for file, array, dtype in ((CHUNK_VECTORS, data.chunk_vectors, np.float32),
+                               (SENTENCE_VECTORS, data.sentence_vectors, np.float32),
+                               (WINDOWS, data.windows, np.float16), (WINDOW_OFFSETS, data.window_offsets, np.int64)):
+        with open(tmp / file, "wb") as f:  # a file object keeps numpy from renaming the path
+            np.save(f, np.ascontiguousarray(array, dtype=dtype))
     data.terms.save(tmp / TERMS)
     files = file_checksums(tmp)
     os.rename(tmp, Path(segments_dir) / name)
@@ -155,12 +159,10 @@ def read_segment(index_dir: Path, record: dict) -> SegmentData:
     """The live rows of the segment `record` names (its deleted documents left out)."""
     folder = Path(index_dir) / SEGMENTS / record["name"]
     documents, chunks = read_store(folder)
-    chunk_vectors = np.load(folder / CHUNK_VECTORS, allow_pickle=False)
-    sentence_vectors = np.load(folder / SENTENCE_VECTORS, allow_pickle=False)
-    with np.load(folder / WINDOWS, allow_pickle=False) as z:
-        windows, offsets = z["vectors"], z["offsets"]
-    data = SegmentData(documents, chunks, chunk_vectors, sentence_vectors, windows, offsets,
-                       TermCounts.load(folder / TERMS))
+    # Memory-mapped: pages are read when used (an index of one segment is never copied whole).
+    arrays = [np.load(folder / name, mmap_mode="r", allow_pickle=False)
+              for name in (CHUNK_VECTORS, SENTENCE_VECTORS, WINDOWS, WINDOW_OFFSETS)]
+    data = SegmentData(documents, chunks, *arrays, TermCounts.load(folder / TERMS))
     return data.live(record["deleted"])
 
 
@@ -196,8 +198,7 @@ def _check_counts(index_dir: Path, manifest: dict, data: SegmentData) -> None:
     found = {"documents": len(data.documents), "chunks": len(data.chunks),
              "sentences": len(data.sentence_vectors), "sentence_windows": len(data.windows)}
     if (found != {k: counts.get(k) for k in found} or len(data.chunk_vectors) != len(data.chunks)
-            or len(data.terms) != len(data.chunks) or len(data.window_offsets) != len(data.sentence_vectors) + 1
-            or len(sentence_table(data.chunks)[0]) != len(data.sentence_vectors)):
+            or len(data.terms) != len(data.chunks) or len(data.window_offsets) != len(data.sentence_vectors) + 1):
         raise IndexDamagedError(f"the index at {index_dir} is inconsistent (found {found}, the manifest says "
                                 f"{counts}): rebuild it with `groundqa index PATH... --rebuild`")
 
@@ -272,15 +273,6 @@ def merge(index_dir: Path, manifest: dict, names: Collection[str]) -> dict:
 
 
 def merge_small(index_dir: Path, manifest: dict) -> dict:
-    """After a commit that left more than MAX_SEGMENTS segments: merge the smallest, up to MERGE_CHUNKS chunks."""
-    segments = manifest["segments"]
-    if len(segments) <= MAX_SEGMENTS:
-        return manifest
-    sizes = {s["name"]: live_counts([s])["chunks"] for s in segments}
-    chosen, total = [], 0
-    for name in sorted(sizes, key=sizes.get):
-        if total + sizes[name] > MERGE_CHUNKS and len(chosen) >= 2:
-            break
-        chosen.append(name)
-        total += sizes[name]
-    return merge(index_dir, manifest, chosen) if len(chosen) >= 2 and total <= 2 * MERGE_CHUNKS else manifest
+    """After a commit that left more than MAX_SEGMENTS small segments: merge them into one."""
+    small = [s["name"] for s in manifest["segments"] if live_counts([s])["chunks"] < SMALL_CHUNKS]
+    return merge(index_dir, manifest, small) if len(small) > MAX_SEGMENTS else manifest

@@ -69,7 +69,7 @@ class KnowledgeBase:
         self._doc_ids = [d.doc_id for d in data.documents]
         self._doc_row = order
         self.sentences = Sentences(self._documents, data.chunks, self._matrix, data.sentence_vectors,
-                                   (data.windows, data.window_offsets), lambda: self.encoder)
+                                   (data.windows, data.window_offsets))
         self._chunk_words = TermPrior.of_lengths([c.end - c.start for c in data.chunks]).chunk_words
 
     @property

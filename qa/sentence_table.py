@@ -3,12 +3,11 @@ candidate sentences of retrieved chunks."""
 
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from corpus import Chunk, Document, scoring_text
-from embeddings.indexer import TextEncoder
+from corpus import Chunk, Document
 from embeddings.segments import sentence_table
 from qa.answers import Candidate
 
@@ -17,19 +16,16 @@ MAX_LIST_ITEMS = 4
 
 
 class Sentences:
-    """Every sentence of an index, one row each (`embeddings.indexer.sentence_table`), with its
-    vector and window vectors: stored ones, or for an index built without them encoded on demand."""
+    """Every sentence of an index, one row each (`embeddings.segments.sentence_table`), with its
+    stored vector and window vectors."""
 
     def __init__(self, documents: Mapping[str, Document], chunks: Sequence[Chunk], chunk_matrix: np.ndarray,
-                 vectors: np.ndarray | None, windows: tuple[np.ndarray, np.ndarray] | None,
-                 encoder: Callable[[], TextEncoder]) -> None:
+                 vectors: np.ndarray, windows: tuple[np.ndarray, np.ndarray]) -> None:
         self._documents = documents
         self._chunk_matrix = chunk_matrix
         self.spans, self.of_chunk = sentence_table(chunks)
         self.matrix = vectors
-        self._windows = windows  # (vectors, offsets) as embeddings.load_windows gives
-        self._encoder = encoder
-        self._lazy: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._windows = windows  # (vectors, offsets): sentence i's windows are vectors[offsets[i]:offsets[i + 1]]
 
     def __len__(self) -> int:
         return len(self.spans)
@@ -62,27 +58,12 @@ class Sentences:
         return self._documents[doc_id].text[start:end]
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
-        if self.matrix is not None:
-            return self.matrix[np.asarray(rows, dtype=np.int64)]
-        self._encode_lazily(rows)
-        return np.stack([self._lazy[r][0] for r in rows])
+        return self.matrix[np.asarray(rows, dtype=np.int64)]
 
     def windows(self, row: int) -> np.ndarray:
         """The window vectors of sentence `row` (none for a short sentence)."""
-        if self._windows is not None:
-            vectors, offsets = self._windows
-            return vectors[offsets[row]:offsets[row + 1]]
-        self._encode_lazily([row])
-        return self._lazy[row][1]
-
-    def _encode_lazily(self, rows: Sequence[int]) -> None:
-        """Vector and windows of sentences an index built without them needs: encoded on demand, once."""
-        missing = [r for r in rows if r not in self._lazy]
-        if missing:
-            texts = [scoring_text(self._documents[d].text, a, b) for d, a, b in (self.spans[r] for r in missing)]
-            vectors, windows = self._encoder().encode_windows(texts)
-            for r, v, w in zip(missing, vectors, windows):
-                self._lazy[r] = (v, w)
+        vectors, offsets = self._windows
+        return vectors[offsets[row]:offsets[row + 1]]
 
     def window_dense(self, rows: Sequence[int], query: np.ndarray, dense: np.ndarray) -> np.ndarray:
         """Each sentence's best cosine with the query over its own vector and its windows'."""

@@ -96,7 +96,7 @@ def segment(idx):
      "checksum differs"),
     (lambda idx: (segment(idx) / "terms.npz").write_bytes(b"PK" + bytes(50)), "terms.npz has 52 bytes"),
     (lambda idx: __import__("shutil").rmtree(segment(idx)), "is missing"),
-    (lambda idx: (idx / "manifest.json").write_text((idx / "manifest.json").read_text().replace('"documents": 1', '"documents": 2')),
+    (lambda idx: (idx / "manifest.json").write_text((idx / "manifest.json").read_text().replace('"documents":1', '"documents":2')),
      "manifest.json was edited"),
     (lambda idx: (idx / "manifest.json").write_text("{"), "unreadable manifest"),
 ])

@@ -144,3 +144,15 @@ def test_bm25_over_stacked_segment_counts_equals_bm25_over_all_texts():
     np.testing.assert_allclose(LexicalIndex(TermCounts.stack(parts).rows(keep)).scores("ferry blue"),
                                LexicalIndex.build([t for t, k in zip(texts, keep) if k]).scores("ferry blue"),
                                rtol=1e-6)
+
+
+def test_row_blocks_read_as_the_concatenated_array():
+    from embeddings.row_blocks import RowBlocks
+
+    rng = np.random.default_rng(0)
+    blocks = [rng.standard_normal((n, 3)).astype(np.float32) for n in (0, 4, 1, 5)]
+    whole, rows = np.concatenate(blocks), RowBlocks(blocks)
+    assert len(rows) == 10 and rows.shape == (10, 3)
+    for key in (0, 3, 4, 9, -1, slice(0, 4), slice(5, 10), slice(2, 7), [9, 0, 4, 4], np.arange(10) % 3 == 0):
+        np.testing.assert_array_equal(rows[key], whole[key])
+    np.testing.assert_array_equal(np.asarray(rows), whole)

@@ -1,0 +1,50 @@
+"""Rows of several arrays read as one array, without copying them together."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+class RowBlocks:
+    """The rows of `blocks` (e.g. each segment's memory-mapped sentence vectors), in order, read
+    by row, by slice or by a list of rows; the blocks stay where they are (on disk, for a memory map)."""
+
+    def __init__(self, blocks: Sequence[np.ndarray]) -> None:
+        self.blocks = list(blocks)
+        self.starts = np.cumsum([0] + [len(b) for b in self.blocks])
+        self.shape = (int(self.starts[-1]),) + tuple(self.blocks[0].shape[1:])
+        self.dtype = self.blocks[0].dtype
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _block(self, row: int) -> int:
+        return int(np.searchsorted(self.starts, row, side="right")) - 1
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            if step != 1:
+                raise ValueError("RowBlocks slices take every row")
+            b = self._block(start) if start < len(self) else len(self.blocks) - 1
+            if stop <= self.starts[b + 1]:
+                return self.blocks[b][start - self.starts[b]:stop - self.starts[b]]
+            return np.asarray(self)[start:stop]
+        if isinstance(key, (int, np.integer)):
+            row = int(key) + (len(self) if key < 0 else 0)
+            b = self._block(row)
+            return self.blocks[b][row - self.starts[b]]
+        rows = np.asarray(key)
+        rows = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64)
+        which = np.searchsorted(self.starts, rows, side="right") - 1
+        out = np.empty((len(rows),) + self.shape[1:], dtype=self.dtype)
+        for b in np.unique(which):
+            mine = which == b
+            out[mine] = self.blocks[b][rows[mine] - self.starts[b]]
+        return out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        whole = np.concatenate(self.blocks) if self.blocks else np.zeros(self.shape, dtype=self.dtype)
+        return whole if dtype is None else whole.astype(dtype)
