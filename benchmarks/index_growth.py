@@ -5,13 +5,14 @@ the stand-in encoder (benchmarks/standin_encoder.py: real model's name and shape
 since encoding 100k chunks here would take most of an hour and the cost of encoding the added file
 does not depend on the index. Then, on each, timed in one run (median of `--repeats`):
 
-- `groundqa index FOLDER` after one new file, as a whole process, cold: it loads the real int8
-  model and encodes that file for real (the index's other vectors stay the stand-in's);
-- the same update in-process (`qa.updating.index_paths`, the model already loaded);
-- the file deleted again, and an unchanged folder (in-process);
+- `groundqa index NEW_FILE`, one new file given by its path, as a whole process, cold: it loads
+  the real int8 model and encodes that file for real (the index's other vectors stay the stand-in's);
+- `groundqa index FOLDER` after one new file: the same, with the whole folder walked and compared;
+- the first update in-process (`qa.updating.index_paths`, the model already loaded);
+- a file deleted (the folder re-scanned), and an unchanged folder (in-process);
 - opening the index (`KnowledgeBase.open`), which reads every segment and so grows with it.
 
-The target: the update at ~100k chunks costs at most 2x the update at ~10k.
+The target: adding one file at ~100k chunks costs at most 2x what it costs at ~10k.
 Writes benchmarks/results/index_growth.{json,md}.
 
     .venv/bin/python benchmarks/index_growth.py                      # ~10k and ~100k chunks, ~15 min
@@ -67,30 +68,35 @@ def measure(work: Path, target_chunks: int, abstracts: list[dict], real, repeats
            "build_standin_s": round(build_s, 2)}
     new_text = "The Tallow Creek ferry carries 40 cars and was painted blue in {n}. It sails hourly in summer.\n"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    cli, engine, delete, unchanged, opening = [], [], [], [], []
-    for r in range(repeats):
-        extra = folder / f"new-cli-{r}.txt"
-        extra.write_text(new_text.format(n=2000 + r), encoding="utf-8")
+
+    def cli(path: Path) -> float:
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "ui.cli", "index", str(folder), "--index", str(index), "--quiet"],
+        done = subprocess.run([sys.executable, "-m", "ui.cli", "index", str(path), "--index", str(index), "--quiet"],
                               capture_output=True, text=True, env=env, cwd=ROOT)
-        cli.append(time.perf_counter() - start)
+        seconds = time.perf_counter() - start
         if done.returncode != 0 or "1 added" not in done.stdout:
             sys.exit(f"the CLI update failed: {done.stdout}{done.stderr}")
-        extra = folder / f"new-{r}.txt"
+        return seconds
+
+    times: dict[str, list[float]] = {k: [] for k in ("file_cli", "folder_cli", "file", "delete", "unchanged", "open")}
+    for r in range(repeats):
+        extra = folder / f"new-file-{r}.txt"
+        extra.write_text(new_text.format(n=2000 + r), encoding="utf-8")
+        times["file_cli"].append(cli(extra))
+        extra = folder / f"new-folder-{r}.txt"
         extra.write_text(new_text.format(n=3000 + r), encoding="utf-8")
-        engine.append(timed(lambda: index_paths([folder], index_dir=index, encoder=real, show_progress=False)))
+        times["folder_cli"].append(cli(folder))
+        extra = folder / f"new-{r}.txt"
+        extra.write_text(new_text.format(n=4000 + r), encoding="utf-8")
+        times["file"].append(timed(lambda: index_paths([extra], index_dir=index, encoder=real, show_progress=False)))
         extra.unlink()
-        delete.append(timed(lambda: index_paths([folder], index_dir=index, encoder=real, show_progress=False)))
-        unchanged.append(timed(lambda: index_paths([folder], index_dir=index, encoder=real, show_progress=False)))
-        opening.append(timed(lambda: KnowledgeBase.open(index, encoder=real)))
+        times["delete"].append(timed(lambda: index_paths([folder], index_dir=index, encoder=real, show_progress=False)))
+        times["unchanged"].append(timed(lambda: index_paths([folder], index_dir=index, encoder=real,
+                                                            show_progress=False)))
+        times["open"].append(timed(lambda: KnowledgeBase.open(index, encoder=real)))
     manifest = json.loads((index / "manifest.json").read_text())
-    row.update({"add_one_file_cli_s": round(statistics.median(cli), 3),
-                "add_one_file_s": round(statistics.median(engine), 3),
-                "delete_one_file_s": round(statistics.median(delete), 3),
-                "unchanged_s": round(statistics.median(unchanged), 3),
-                "open_s": round(statistics.median(opening), 3),
-                "segments_after": len(manifest["segments"])})
+    row.update({f"{k}_s": round(statistics.median(v), 3) for k, v in times.items()})
+    row["segments_after"] = len(manifest["segments"])
     shutil.rmtree(index)
     shutil.rmtree(folder)
     return row
@@ -117,32 +123,34 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     small, large = rows
-    ratio = {k: round(large[k] / small[k], 2) for k in ("add_one_file_cli_s", "add_one_file_s", "delete_one_file_s",
-                                                         "unchanged_s", "open_s")}
+    names = {"file_cli_s": "`groundqa index NEW_FILE`: one file added (whole process, cold)",
+             "folder_cli_s": "`groundqa index FOLDER`: the folder re-scanned, one file added (whole process, cold)",
+             "file_s": "one file added (in-process, model loaded)",
+             "delete_s": "one file deleted, the folder re-scanned (in-process)",
+             "unchanged_s": "unchanged folder re-scanned (in-process)",
+             "open_s": "`KnowledgeBase.open` (reads every segment)"}
+    ratio = {k: round(large[k] / small[k], 2) for k in names}
     result = {"measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
               "command": "benchmarks/index_growth.py " + " ".join(sys.argv[1:]), "rows": rows,
-              "ratio_large_to_small": ratio, "target": "add_one_file at the large index <= 2x at the small"}
+              "ratio_large_to_small": ratio,
+              "target": "one file added (groundqa index NEW_FILE) at the large index <= 2x at the small"}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "index_growth.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [f"# Updating an index as it grows ({small['chunks']:,} vs {large['chunks']:,} chunks)", "",
              f"Measured {result['measured']} on {result['machine']}; every row in the same run "
              f"(`{result['command'].strip()}`), median of {args.repeats}.", "",
              "| step | " + " | ".join(f"{r['chunks']:,} chunks" for r in rows) + " | ratio |", "|---|---:|---:|---:|"]
-    names = {"add_one_file_cli_s": "`groundqa index FOLDER`, one file added (whole process, cold)",
-             "add_one_file_s": "one file added (in-process, model loaded)",
-             "delete_one_file_s": "one file deleted (in-process)", "unchanged_s": "unchanged folder (in-process)",
-             "open_s": "`KnowledgeBase.open` (reads every segment)"}
     for key, name in names.items():
         lines.append(f"| {name} | {small[key]:.3f} s | {large[key]:.3f} s | {ratio[key]:.2f}x |")
     lines += ["", f"Documents: {small['documents']:,} and {large['documents']:,}; built with the stand-in encoder in "
               f"{small['build_standin_s']} s and {large['build_standin_s']} s; segments after the updates: "
               f"{small['segments_after']} and {large['segments_after']}.", "",
-              "The indexes hold the stand-in's vectors (benchmarks/standin_encoder.py); the added file is "
-              "encoded by the real int8 model. An update reads the manifest and the folder's file list, "
-              "encodes the new file and writes one segment; it opens no other segment. What still grows "
-              "with the index: walking the folder, and reading and writing the manifest (one record per "
-              "document)."]
+              "The indexes hold the stand-in's vectors (benchmarks/standin_encoder.py); the added files are "
+              "encoded by the real int8 model. An update reads the manifest, encodes the new file and writes "
+              "one segment; it opens no other segment. What grows with the index: reading and writing the "
+              "manifest (one record per document and file); and, when a folder is given, walking it and "
+              "comparing every file's size and time with the manifest's (as `git status` does)."]
     (args.out / "index_growth.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

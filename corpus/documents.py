@@ -107,7 +107,8 @@ def find_files(paths: Iterable[str | os.PathLike], *, prefix: str | None = None,
     files: list[SourceFile] = []
     seen_ids: dict[str, int] = {}
     for name, rel, root in found:
-        suffix = os.path.splitext(name)[1].lower()
+        base = rel[rel.rfind("/") + 1:]
+        suffix = base[base.rfind("."):].lower() if base.rfind(".") > 0 else ""
         if suffix not in SUPPORTED_SUFFIXES:
             skip(Path(name), f"unsupported file type '{suffix or '(none)'}' (supported: {', '.join(SUPPORTED_SUFFIXES)})")
             continue
@@ -139,7 +140,7 @@ def _walk(root: Path) -> list[str]:
         subfolders[:] = [d for d in subfolders if not d.startswith(".")]
         inside = os.path.relpath(folder, root).replace(os.sep, "/")
         out.extend(n if inside == "." else f"{inside}/{n}" for n in names if not n.startswith("."))
-    return sorted(out, key=lambda rel: rel.split("/"))
+    return sorted(out, key=lambda rel: rel.replace("/", "\0"))  # part by part, as paths sort
 
 
 def read_file(file: SourceFile, *, max_bytes: int | None = None) -> Document:

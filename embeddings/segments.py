@@ -206,16 +206,19 @@ def _check_counts(index_dir: Path, manifest: dict, data: SegmentData) -> None:
 # ----- commits --------------------------------------------------------------------------------
 def live_documents(manifest: dict) -> dict[str, dict]:
     """Every live document's record (sha256 and row counts), with the name of its segment, in index order."""
-    return {doc_id: {**info, "segment": segment["name"]}
-            for segment in manifest.get("segments", []) for doc_id, info in segment["documents"].items()
-            if doc_id not in set(segment["deleted"])}
+    out = {}
+    for segment in manifest.get("segments", []):
+        deleted = set(segment["deleted"])
+        out.update((doc_id, {**info, "segment": segment["name"]})
+                   for doc_id, info in segment["documents"].items() if doc_id not in deleted)
+    return out
 
 
 def with_deletions(segments: Sequence[dict], doc_ids: Collection[str]) -> list[dict]:
     """The segment records with `doc_ids` deleted; a segment left with no live document is dropped."""
-    out = []
+    out, doc_ids = [], set(doc_ids)
     for segment in segments:
-        deleted = sorted(set(segment["deleted"]) | (set(doc_ids) & set(segment["documents"])))
+        deleted = sorted(set(segment["deleted"]) | {d for d in doc_ids if d in segment["documents"]})
         if len(deleted) < len(segment["documents"]):
             out.append({**segment, "deleted": deleted})
     return out
@@ -223,7 +226,8 @@ def with_deletions(segments: Sequence[dict], doc_ids: Collection[str]) -> list[d
 
 def live_counts(segments: Sequence[dict]) -> dict[str, int]:
     """Documents, chunks, sentences and windows of the live documents of `segments`."""
-    docs = [info for s in segments for doc_id, info in s["documents"].items() if doc_id not in set(s["deleted"])]
+    docs = [info for s in segments for deleted in [set(s["deleted"])]
+            for doc_id, info in s["documents"].items() if doc_id not in deleted]
     return {"documents": len(docs), "chunks": sum(d["chunks"] for d in docs),
             "sentences": sum(d["sentences"] for d in docs), "sentence_windows": sum(d["windows"] for d in docs)}
 
@@ -231,7 +235,8 @@ def live_counts(segments: Sequence[dict]) -> dict[str, int]:
 def commit(index_dir: Path, manifest: dict, segments: list[dict], files: dict[str, dict]) -> dict:
     """Swap in a manifest listing `segments` (and the file table `files`), then remove segment
     folders no longer listed. The caller holds the writer lock. Returns the new manifest."""
-    present = {doc_id for s in segments for doc_id in s["documents"] if doc_id not in set(s["deleted"])}
+    present = {doc_id for s in segments for deleted in [set(s["deleted"])] for doc_id in s["documents"]
+               if doc_id not in deleted}
     new = {**manifest, "index_id": uuid.uuid4().hex,
            "committed": datetime.now(timezone.utc).isoformat(timespec="seconds"), "segments": segments,
            "counts": live_counts(segments),

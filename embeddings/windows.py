@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import numpy as np
 
 WINDOW_TOKENS = 24
@@ -27,18 +25,3 @@ def window_vectors(tokens: np.ndarray, size: int = WINDOW_TOKENS) -> np.ndarray:
     sums = totals[ends] - totals[starts]
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     return (sums / np.clip(norms, 1e-12, None)).astype(np.float32)
-
-
-def save_windows(path, windows: Sequence[np.ndarray], dimension: int) -> None:
-    """Every text's window vectors in one file: float16 rows and each text's first row (offsets)."""
-    sizes = np.array([len(w) for w in windows], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    rows = np.vstack([np.zeros((0, dimension), dtype=np.float32), *windows]).astype(np.float16)
-    with open(path, "wb") as f:  # a file object keeps numpy from renaming the path
-        np.savez(f, vectors=rows, offsets=offsets)
-
-
-def load_windows(path) -> tuple[np.ndarray, np.ndarray]:
-    """(vectors, offsets) as `save_windows` wrote them: text i's windows are vectors[offsets[i]:offsets[i+1]]."""
-    with np.load(path, allow_pickle=False) as data:
-        return data["vectors"], data["offsets"]

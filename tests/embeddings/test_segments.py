@@ -156,3 +156,22 @@ def test_row_blocks_read_as_the_concatenated_array():
     for key in (0, 3, 4, 9, -1, slice(0, 4), slice(5, 10), slice(2, 7), [9, 0, 4, 4], np.arange(10) % 3 == 0):
         np.testing.assert_array_equal(rows[key], whole[key])
     np.testing.assert_array_equal(np.asarray(rows), whole)
+
+
+def test_files_stream_through_reading_and_encoding_in_batches(tmp_path, monkeypatch):
+    """A large folder is never held whole: each batch is encoded and written before the next is read."""
+    import embeddings.indexer
+    import qa.updating
+
+    docs = _folder(tmp_path, n=10)
+    events = []
+    read, encode = qa.updating.read_file, embeddings.indexer.encode_segment
+    monkeypatch.setattr(qa.updating, "read_file", lambda f, **kw: events.append("read") or read(f, **kw))
+    monkeypatch.setattr(embeddings.indexer, "encode_segment",
+                        lambda documents, *a, **kw: events.append(f"encode {len(documents)}") or encode(documents, *a, **kw))
+    size = max(len(p.read_text()) for p in docs.iterdir())
+    index_paths([docs], index_dir=tmp_path / "idx", encoder=FakeEncoder(), show_progress=False, batch_chars=2 * size)
+    encodes = [e for e in events if e.startswith("encode")]
+    assert len(encodes) >= 4 and all(int(e.split()[1]) <= 2 for e in encodes)
+    first_encode = events.index(encodes[0])
+    assert events[first_encode + 1:].count("read") >= 6  # most files were read after the first batch was written

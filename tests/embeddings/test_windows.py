@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from embeddings import WINDOW_TOKENS, load_windows, save_windows, window_vectors
+from embeddings import WINDOW_TOKENS, window_vectors
 
 LONG_SENTENCE = (
     "The committee met on Tuesday in the old town hall to discuss the annual budget, the repair of the "
@@ -29,12 +29,13 @@ def test_windows_overlap_by_half_cover_every_token_and_are_unit_means(n):
     assert starts[-1] + 8 >= n  # the last window reaches the text's end
 
 
-def test_windows_round_trip_through_one_file(tmp_path):
+def test_windows_pack_into_one_array_with_offsets():
+    from embeddings.segments import pack_windows
+
     rng = np.random.default_rng(0)
     windows = [rng.normal(size=(k, 6)).astype(np.float32) for k in (0, 3, 0, 1)]
-    save_windows(tmp_path / "w.npz", windows, 6)
-    vectors, offsets = load_windows(tmp_path / "w.npz")
-    assert offsets.tolist() == [0, 0, 3, 3, 4]
+    vectors, offsets = pack_windows(windows, 6)
+    assert offsets.tolist() == [0, 0, 3, 3, 4] and vectors.dtype == np.float16
     for i, w in enumerate(windows):
         assert np.allclose(vectors[offsets[i]:offsets[i + 1]], w, atol=1e-2)  # stored as float16
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 import random
 
-import numpy as np
-import pytest
 
 from conftest import FakeEncoder, write
 from qa import KnowledgeBase
