@@ -90,7 +90,7 @@ def index_paths(paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathL
             table = {doc_id: rec for doc_id, rec in known.items() if doc_id in live}
             dropped: set[str] = set()
             documents = _reading(reading, known, live, max_bytes, skip, table, report,
-                                 roots=[p.resolve() for p in paths], dropped=dropped)
+                                 roots=[str(p.resolve()) for p in paths], dropped=dropped)
             make = (lambda: encoder) if encoder is not None else (lambda: load_encoder(model, backend=backend))
             manifest = update_index(index_dir, manifest, documents, dropped, table, encoder=make,
                                     show_progress=show_progress, batch_chars=batch_chars)
@@ -124,7 +124,7 @@ def _current(index_dir: Path, model, chunk_size: int, chunk_overlap: int, backen
 
 
 def _reading(files: Iterable[SourceFile], known: dict[str, dict], live: dict[str, dict], max_bytes, skip,
-             table: dict[str, dict], report: IndexReport, roots: list[Path] = (),
+             table: dict[str, dict], report: IndexReport, roots: list[str] = (),
              dropped: set[str] | None = None) -> Iterator[Document]:
     """The documents of the files that are new or changed since the file table `known` (every
     file's when it is empty), read one at a time. Records each file in `table` and `report`; once
@@ -152,7 +152,7 @@ def _reading(files: Iterable[SourceFile], known: dict[str, dict], live: dict[str
         (report.changed if file.doc_id in live else report.added).append(file.doc_id)
         yield document
     gone = {doc_id for doc_id, rec in known.items()
-            if doc_id in live and doc_id not in seen and _under(Path(rec["path"]), roots)}
+            if doc_id not in seen and doc_id in live and _under(rec["path"], roots)}
     for doc_id in gone:
         if "skipped" not in table.get(doc_id, {}):  # (a file that turned bad keeps its reason)
             table.pop(doc_id, None)
@@ -184,5 +184,7 @@ def _skipped_before(file: SourceFile, known: dict[str, dict]) -> str | None:
     return old["skipped"]
 
 
-def _under(path: Path, roots: list[Path]) -> bool:
-    return any(path == root or root in path.parents for root in roots)
+def _under(path: str, roots: list[str]) -> bool:
+    """Whether the absolute `path` is one of `roots` or lies below one (as strings: an index may
+    record 100,000 files, and Path objects would cost seconds here)."""
+    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
