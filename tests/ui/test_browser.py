@@ -162,7 +162,14 @@ def target_of(link) -> tuple[str, int, int]:
 
 def test_browser_question_box_is_the_first_text_field(open_page):
     page = open_page(viewport=DESKTOP).page
-    assert page.evaluate("document.querySelector('textarea').closest('#gq-question') !== null")
+    # A loaded machine may still be mounting components after the network is idle: wait for the
+    # page's last panel before asking which text field comes first.
+    for selector in ("#gq-question textarea", "#gq-documents", "#gq-source"):
+        page.locator(selector).first.wait_for(state="attached")
+    first = page.evaluate("(() => { const t = document.querySelector('textarea');"
+                          " return t ? (t.closest('[id]') || {}).id || t.outerHTML.slice(0, 120) : null })()")
+    assert first == "gq-question" or page.evaluate(
+        "document.querySelector('textarea').closest('#gq-question') !== null"), f"the first text field is {first}"
 
 
 def test_browser_ask_with_enter_shows_quote_citation_and_highlighted_source(open_page, site):
