@@ -124,3 +124,32 @@ def test_kill_9_while_indexing_leaves_the_previous_index_answering(tmp_path):
         assert json.loads(after.stdout)["quotes"][0] == before
     assert groundqa("index", docs, "--index", index).returncode == 0
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".idx.")] == [".idx.lock"]  # leftovers cleaned
+
+
+def test_kill_9_during_an_update_leaves_the_last_commit_answering_and_is_cleaned_up(tmp_path):
+    docs = _folder(tmp_path)
+    index = tmp_path / "idx"
+    assert groundqa("index", docs, "--index", index).returncode == 0
+    question = ("ask", "What colour was the ferry painted?", "--json", "--index", index)
+    before = json.loads(groundqa(*question).stdout)["quotes"][0]
+    for i in range(40):  # enough new text that the update takes a few seconds
+        write(docs / f"later/{i}.txt", " ".join(f"Later sentence {i}-{j} about nothing in particular."
+                                                for j in range(60)))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    seen = []
+    for delay in (0.5, 1.0, 1.5):
+        p = subprocess.Popen([sys.executable, "-m", "ui.cli", "index", str(docs), "--index", str(index)],
+                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        after = groundqa(*question)
+        assert after.returncode == 0, after.stderr
+        seen.append(json.loads(after.stdout)["quotes"][0])
+    done = groundqa("index", docs, "--index", index)
+    assert done.returncode == 0, done.stderr
+    assert len(_listed(index)) == 42
+    final = json.loads(groundqa(*question).stdout)["quotes"][0]
+    assert all(quote in (before, final) for quote in seen)  # the commit before, or the one after: never half
+    listed = {s["name"] for s in json.loads((index / "manifest.json").read_text())["segments"]}
+    assert {p.name for p in (index / "segments").iterdir()} == listed  # what the killed writers left is gone
