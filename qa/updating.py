@@ -100,6 +100,19 @@ def index_paths(paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathL
         return report
 
 
+def optimize_index(index_dir: str | os.PathLike | None = None, *, wait: bool = True,
+                   on_wait: Callable[[str], None] | None = None) -> tuple[int, dict]:
+    """Merge every segment of the index into one (deleted rows dropped, nothing encoded); how many
+    segments there were, and the index's counts."""
+    index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
+    with writer_lock(index_dir, wait=wait, on_wait=on_wait):
+        manifest = read_manifest(index_dir)
+        verify_files(index_dir, manifest, hash_limit=0)
+        before = len(manifest["segments"])
+        manifest = merge(index_dir, manifest, [s["name"] for s in manifest["segments"]])
+        return before, dict(manifest["counts"])
+
+
 def _current(index_dir: Path, model, chunk_size: int, chunk_overlap: int, backend: str, encoder,
              report: IndexReport) -> dict | None:
     """The manifest of the index there when an update can keep it: None when there is none, or it

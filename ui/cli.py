@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("index", "Index files and folders (.txt .md .html .pdf): build the index, or bring it up to date "
                          "(new and changed files read into a new segment, files gone from these paths deleted).", _index)
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to index (recursively)")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="files or folders to index (recursively); none with --optimize: only merge")
     p.add_argument("--rebuild", action="store_true", help="start over instead of updating the index")
     p.add_argument("--optimize", action="store_true",
                    help="then merge the index's segments into one (updates add segments; reading one is quicker)")
@@ -169,6 +170,16 @@ def _index(args) -> int:
 
     index_dir = args.index or default_index_dir()
     say = lambda msg: print(f"groundqa: {msg}", file=sys.stderr)  # noqa: E731
+    if not args.paths:
+        if not args.optimize:
+            return _fail("give the files or folders to index: groundqa index PATH... "
+                         "(or `groundqa index --optimize` to merge an index's segments)")
+        from qa.updating import optimize_index
+
+        before, counts = optimize_index(index_dir, wait=not args.no_wait, on_wait=say)
+        print(f"optimized: {_plural(before, 'segment')} merged into 1; {_plural(counts['documents'], 'document')} "
+              f"as {_plural(counts['chunks'], 'chunk')} in {index_dir}")
+        return 0
     report = index_paths(args.paths, index_dir=index_dir, rebuild=args.rebuild, optimize=args.optimize,
                          model=args.model, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap,
                          backend=args.encoder, max_bytes=int(args.max_file_mb * 1e6), show_progress=_progress(args),

@@ -153,3 +153,22 @@ def test_kill_9_during_an_update_leaves_the_last_commit_answering_and_is_cleaned
     assert all(quote in (before, final) for quote in seen)  # the commit before, or the one after: never half
     listed = {s["name"] for s in json.loads((index / "manifest.json").read_text())["segments"]}
     assert {p.name for p in (index / "segments").iterdir()} == listed  # what the killed writers left is gone
+
+
+def test_optimize_alone_merges_the_segments_and_answers_the_same(tmp_path):
+    docs = _folder(tmp_path)
+    index = tmp_path / "idx"
+    assert groundqa("index", docs, "--index", index).returncode == 0
+    write(docs / "otters.txt", "Otters came back to the creek in 2019.")
+    assert groundqa("index", docs, "--index", index).returncode == 0
+    question = ("ask", "When did the otters come back?", "--json", "--index", index)
+    before = json.loads(groundqa(*question).stdout)["quotes"][0]
+    assert len(list((index / "segments").iterdir())) == 2
+    done = groundqa("index", "--optimize", "--index", index)
+    assert done.returncode == 0 and done.stdout.startswith("optimized: 2 segments merged into 1; 3 documents"), done
+    assert len(list((index / "segments").iterdir())) == 1
+    assert json.loads(groundqa(*question).stdout)["quotes"][0] == before
+    bare = groundqa("index", "--index", index)
+    assert bare.returncode == 1 and "give the files or folders to index" in bare.stderr
+    nothing = groundqa("index", "--optimize", "--index", tmp_path / "none")
+    assert nothing.returncode == 1 and "no index at" in nothing.stderr and "Traceback" not in nothing.stderr
