@@ -34,6 +34,16 @@ def _folder(tmp_path):
     return docs
 
 
+def _killed_after(delay: float, *args) -> None:
+    """`groundqa ARGS...` started, then killed with SIGKILL after `delay` seconds (if still running)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "ui.cli", *map(str, args)], cwd=ROOT, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+
+
 def _listed(index):
     r = groundqa("show", "--list", "--json", "--index", index)
     assert r.returncode == 0, r.stderr
@@ -112,13 +122,8 @@ def test_kill_9_while_indexing_leaves_the_previous_index_answering(tmp_path):
     assert groundqa("index", docs, "--index", index).returncode == 0
     question = ("ask", "What colour was the ferry painted?", "--json", "--index", index)
     before = json.loads(groundqa(*question).stdout)["quotes"][0]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     for delay in (0.5, 2.0, 4.0, 6.0):
-        p = subprocess.Popen([sys.executable, "-m", "ui.cli", "index", str(docs), "--rebuild", "--index", str(index)],
-                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        p.send_signal(signal.SIGKILL)
-        p.wait()
+        _killed_after(delay, "index", docs, "--rebuild", "--index", index)
         after = groundqa(*question)
         assert after.returncode == 0, after.stderr
         assert json.loads(after.stdout)["quotes"][0] == before
@@ -135,14 +140,9 @@ def test_kill_9_during_an_update_leaves_the_last_commit_answering_and_is_cleaned
     for i in range(40):  # enough new text that the update takes a few seconds
         write(docs / f"later/{i}.txt", " ".join(f"Later sentence {i}-{j} about nothing in particular."
                                                 for j in range(60)))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     seen = []
     for delay in (0.5, 1.0, 1.5):
-        p = subprocess.Popen([sys.executable, "-m", "ui.cli", "index", str(docs), "--index", str(index)],
-                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        p.send_signal(signal.SIGKILL)
-        p.wait()
+        _killed_after(delay, "index", docs, "--index", index)
         after = groundqa(*question)
         assert after.returncode == 0, after.stderr
         seen.append(json.loads(after.stdout)["quotes"][0])
