@@ -219,6 +219,16 @@ def write_store(folder: Path, documents: Sequence[Document], chunks: Sequence[Ch
         con.close()
 
 
+def read_titles(folder: Path) -> list[tuple[str, str, str, int]]:
+    """(doc_id, source, title, length of text) of a store's documents, in their indexed order,
+    without reading their text or chunks."""
+    con = sqlite3.connect(f"file:{folder / STORE}?mode=ro", uri=True)
+    try:
+        return con.execute("SELECT doc_id, source, title, length(text) FROM documents ORDER BY position").fetchall()
+    finally:
+        con.close()
+
+
 def read_store(folder: Path) -> tuple[list[Document], list[Chunk]]:
     """Documents in their indexed order and chunks in row order (row = vector id)."""
     con = sqlite3.connect(f"file:{folder / STORE}?mode=ro", uri=True)

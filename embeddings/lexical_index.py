@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-from scipy import sparse
 
 from embeddings.term_prior import TermPrior
+
+if TYPE_CHECKING:  # scipy is imported where first used: `show`, `--help` and `index` of an unchanged folder skip it
+    from scipy import sparse
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's own token pattern
 # A word, or an identifier whose pieces are joined by ".", "::" or "->": "Example.Group.id", "std::vector".
@@ -78,6 +80,8 @@ class TermCounts:
 
     @classmethod
     def of_texts(cls, texts: Sequence[str]) -> "TermCounts":
+        from scipy import sparse
+
         distinct = list(dict.fromkeys(texts))  # repeated texts (duplicate files, boilerplate) tokenized once
         vocab: dict[str, int] = {}
         ids = [np.array([vocab.setdefault(t, len(vocab)) for t in tokens], dtype=np.int64)
@@ -98,6 +102,8 @@ class TermCounts:
     @classmethod
     def stack(cls, parts: Sequence["TermCounts"]) -> "TermCounts":
         """The rows of all `parts`, in order, over the union of their vocabularies."""
+        from scipy import sparse
+
         if len(parts) == 1:
             return parts[0]
         vocab: dict[str, int] = {}
@@ -119,6 +125,8 @@ class TermCounts:
 
     @classmethod
     def load(cls, path: Path) -> "TermCounts":
+        from scipy import sparse
+
         with np.load(path, allow_pickle=False) as z:
             matrix = sparse.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
             return cls(z["vocabulary"], matrix)
@@ -132,6 +140,8 @@ class LexicalIndex:
     """
 
     def __init__(self, counts: TermCounts, *, k1: float = 1.2, b: float = 0.75) -> None:
+        from scipy import sparse
+
         self.counts = counts
         self.k1, self.b = k1, b
         self._vocab = {t: i for i, t in enumerate(counts.vocabulary.tolist())}

@@ -25,7 +25,8 @@ import numpy as np
 from corpus import Chunk, Document
 from embeddings.errors import IndexDamagedError
 from embeddings.index_folder import (
-    MANIFEST, SEGMENTS, file_checksums, read_manifest, read_store, verify_files, write_manifest, write_store,
+    MANIFEST, SEGMENTS, file_checksums, read_manifest, read_store, read_titles, verify_files, write_manifest,
+    write_store,
 )
 from embeddings.lexical_index import TermCounts
 from embeddings.row_blocks import RowBlocks
@@ -201,6 +202,21 @@ def _check_counts(index_dir: Path, manifest: dict, data: SegmentData) -> None:
             or len(data.terms) != len(data.chunks) or len(data.window_offsets) != len(data.sentence_vectors) + 1):
         raise IndexDamagedError(f"the index at {index_dir} is inconsistent (found {found}, the manifest says "
                                 f"{counts}): rebuild it with `groundqa index PATH... --rebuild`")
+
+
+def list_documents(index_dir: Path, manifest: dict) -> list[dict]:
+    """doc_id, source, title and length of every live document, in index order, read from the
+    segments' stores alone (no vectors, no chunks): `show --list` on a large index stays quick."""
+    out = []
+    for segment in manifest["segments"]:
+        deleted = set(segment["deleted"])
+        try:
+            rows = read_titles(Path(index_dir) / SEGMENTS / segment["name"])
+        except sqlite3.Error as exc:
+            raise IndexDamagedError(f"the index at {index_dir} is damaged ({exc}): rebuild it with "
+                                    f"`groundqa index PATH... --rebuild --index {index_dir}`") from exc
+        out.extend({"doc_id": d, "source": s, "title": t, "chars": n} for d, s, t, n in rows if d not in deleted)
+    return out
 
 
 # ----- commits --------------------------------------------------------------------------------

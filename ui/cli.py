@@ -250,17 +250,23 @@ def _cite(item) -> str:
 
 
 def _show(args) -> int:
-    kb = _open(args)
     if args.list or not args.doc_id:
-        docs = [{"doc_id": d.doc_id, "source": d.source, "title": d.title, "chars": len(d.text)}
-                for d in kb.documents]
+        from embeddings import read_manifest
+        from embeddings.index_folder import verify_files
+        from embeddings.segments import list_documents
+        from qa.knowledge_base import default_index_dir
+
+        index_dir = args.index or default_index_dir()
+        manifest = read_manifest(index_dir)
+        verify_files(index_dir, manifest, hash_limit=0)  # sizes: a cut file is named, as `open` would
+        docs = list_documents(index_dir, manifest)
         if args.json:
             print(json.dumps(docs, ensure_ascii=False, indent=2))
         else:
             for d in docs:
                 print(f"{d['doc_id']}\t{d['title']}\t{d['source']}\t{d['chars']} chars")
         return 0
-    doc = kb.document(args.doc_id)
+    doc = _open(args).document(args.doc_id)
     if args.json:
         print(json.dumps({"doc_id": doc.doc_id, "source": doc.source, "title": doc.title, "text": doc.text,
                           "kind": doc.kind, "encoding": doc.encoding, "sha256": doc.sha256,

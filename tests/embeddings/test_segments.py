@@ -10,7 +10,7 @@ import numpy as np
 
 from conftest import FakeEncoder, write
 from embeddings.lexical_index import LexicalIndex, TermCounts
-from embeddings.segments import load_segments
+from embeddings.segments import list_documents, load_segments
 from qa import KnowledgeBase
 from qa.updating import index_paths
 
@@ -64,6 +64,8 @@ def test_an_update_writes_a_new_segment_and_leaves_the_old_ones_untouched(tmp_pa
     assert manifest["segments"][0]["deleted"] == ["note00.txt", "note01.txt"]
     assert list(manifest["segments"][1]["documents"]) == ["note00.txt"]
     assert manifest["counts"]["documents"] == 11 == len(kb.documents)
+    listed = list_documents(idx, manifest)  # what `show --list` prints, read without the vectors
+    assert [(d["doc_id"], d["chars"]) for d in listed] == [(d.doc_id, len(d.text)) for d in kb.documents]
     assert kb.search("ferry painted green", k=1)[0].doc_id == "note00.txt"
     assert _answers(kb) == _answers(_index(docs, tmp_path / "fresh", rebuild=True))
 
