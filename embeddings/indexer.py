@@ -49,7 +49,8 @@ def chunk_all(documents: Sequence[Document], settings: ChunkingSettings, encoder
         limit = ChunkingSettings(max_tokens=min(settings.max_tokens, encoder.chunk_token_limit - title_tokens),
                                  overlap=settings.overlap)
         for chunk in chunk_document(doc, settings=limit, count_tokens=encoder.count_tokens,
-                                    token_spans=getattr(encoder, "token_spans", None)):
+                                    token_spans=getattr(encoder, "token_spans", None),
+                                    count_many=getattr(encoder, "count_tokens_many", None)):
             chunks.append(chunk)
             texts.append(f"{title}\n{chunk.text}" if title else chunk.text)
     return chunks, texts

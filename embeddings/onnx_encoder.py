@@ -206,6 +206,10 @@ class OnnxEncoder:
         """Word pieces in `text`, without the special tokens the model adds."""
         return len(self._counter.encode(text, add_special_tokens=False).ids)
 
+    def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
+        """`count_tokens` of each text, in one batch call."""
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts), add_special_tokens=False)]
+
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """The character span in `text` of each of its word pieces (special tokens left out)."""
         return [tuple(span) for span in self._counter.encode(text, add_special_tokens=False).offsets]
