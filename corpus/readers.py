@@ -255,7 +255,7 @@ def main_content_html(html: str) -> str | None:
         article.text, body.text = body.text, None
         article.extend(list(body))
         body.append(article)
-    main = trafilatura.extract(tree, output_format="html", include_tables=True, include_comments=False,
+    main = trafilatura.extract(tree, output_format="html", include_tables=True, include_comments=False, fast=True,
                                include_images=False, include_links=False, favor_recall=True,
                                deduplicate=False, with_metadata=False)
     # The output is pretty-printed: a newline and indentation between tags is layout, not text
