@@ -148,14 +148,15 @@ def verify_files(folder: Path, manifest: dict, *, hash_limit: int | None = None)
         try:
             size = path.stat().st_size
         except OSError:
-            raise _damaged(folder, f"{name} is missing") from None
+            raise damaged(folder, f"{name} is missing") from None
         if size != expected["size"]:
-            raise _damaged(folder, f"{name} has {size} bytes, {expected['size']} were written")
+            raise damaged(folder, f"{name} has {size} bytes, {expected['size']} were written")
         if deep and _file_sha256(path) != expected["sha256"]:
-            raise _damaged(folder, f"{name} is not the file that was written (checksum differs)")
+            raise damaged(folder, f"{name} is not the file that was written (checksum differs)")
 
 
-def _damaged(folder: Path, why: str) -> IndexDamagedError:
+def damaged(folder: Path, why: str) -> IndexDamagedError:
+    """The error for a damaged index, naming what is wrong and the command that rebuilds it."""
     return IndexDamagedError(f"the index at {folder} is damaged ({why}): rebuild it with "
                              f"`groundqa index PATH... --rebuild --index {folder}`")
 
@@ -184,12 +185,12 @@ def read_manifest(folder: Path, *, expected_dimension: int | None = None) -> dic
         raw = path.read_bytes().decode("utf-8")
         manifest = json.loads(raw)
     except (OSError, ValueError) as exc:
-        raise _damaged(folder, f"unreadable manifest: {exc}") from exc
+        raise damaged(folder, f"unreadable manifest: {exc}") from exc
     if not isinstance(manifest, dict):
-        raise _damaged(folder, f"{MANIFEST} holds no manifest")
+        raise damaged(folder, f"{MANIFEST} holds no manifest")
     if manifest.get("format") == FORMAT_NAME and manifest.get("format_version") == FORMAT_VERSION:
         if not _checksum_holds(raw):
-            raise _damaged(folder, f"{MANIFEST} was edited after it was written")
+            raise damaged(folder, f"{MANIFEST} was edited after it was written")
     if manifest.get("format") != FORMAT_NAME or manifest.get("format_version") != FORMAT_VERSION:
         raise IndexMismatchError(
             f"index at {folder} has format {manifest.get('format')!r} version "
@@ -199,6 +200,14 @@ def read_manifest(folder: Path, *, expected_dimension: int | None = None) -> dic
         raise IndexMismatchError(
             f"index at {folder} holds {manifest['model']['dimension']}-dimensional vectors but the "
             f"model gives {expected_dimension}: rebuild it with `groundqa index`")
+    return manifest
+
+
+def read_checked_manifest(folder: Path) -> dict:
+    """`read_manifest`, with every file it lists found at its size: the quick check for commands
+    that read the manifest and a few files, not the whole index (no hashing)."""
+    manifest = read_manifest(folder)
+    verify_files(Path(folder), manifest, hash_limit=0)
     return manifest
 
 

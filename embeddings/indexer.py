@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Callable, Collection, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from corpus import Chunk, ChunkingSettings, Document, chunk_document, scoring_text
 from corpus.errors import DocumentError
 from embeddings.backends import backend_of
 from embeddings.errors import IndexMismatchError
 from embeddings.index_folder import SEGMENTS, atomic_folder, new_manifest
-from embeddings.lexical_index import TermCounts
+from embeddings.lexical_index import B, K1, TermCounts
 from embeddings.segments import (
     SegmentData, commit, merge_small, pack_windows, remove_unlisted, sentence_table, with_deletions, write_segment,
 )
@@ -40,11 +39,11 @@ class TextEncoder(Protocol):
     def encode_query(self, text: str) -> np.ndarray: ...
 
 
-def chunk_all(documents: Sequence[Document], settings: ChunkingSettings, encoder: TextEncoder,
-               show_progress: bool) -> tuple[list[Chunk], list[str]]:
+def chunk_all(documents: Sequence[Document], settings: ChunkingSettings,
+              encoder: TextEncoder) -> tuple[list[Chunk], list[str]]:
     """Chunks of every document, and the text each is embedded with (title line + chunk text)."""
     chunks, texts = [], []
-    for doc in tqdm(documents, desc="Chunking", unit="doc", disable=not show_progress or not documents):
+    for doc in documents:
         title, title_tokens = title_prefix(doc, encoder)
         limit = ChunkingSettings(max_tokens=min(settings.max_tokens, encoder.chunk_token_limit - title_tokens),
                                  overlap=settings.overlap)
@@ -151,7 +150,7 @@ def encode_sentences(documents: Sequence[Document], spans, encoder: TextEncoder,
 def encode_segment(documents: Sequence[Document], settings: ChunkingSettings, encoder: TextEncoder,
                    mode: str | None = None, show_progress: bool = False) -> SegmentData:
     """One segment's rows: the documents chunked, encoded (`encode_chunks`) and their terms counted."""
-    chunks, texts = chunk_all(documents, settings, encoder, False)
+    chunks, texts = chunk_all(documents, settings, encoder)
     chunk_vectors, sentence_vectors, windows = encode_chunks(documents, chunks, texts, encoder, show_progress, mode)
     rows, offsets = pack_windows(windows, encoder.dimension)
     return SegmentData(list(documents), chunks, chunk_vectors.astype(np.float32),
@@ -205,7 +204,7 @@ def build_index(index_dir: Path, documents: Iterable[Document], *, encoder: Text
             chunking={"max_tokens": settings.max_tokens, "overlap": settings.overlap, "requested_max_tokens": chunk_size,
                       "title_in_text": True, "max_title_tokens": MAX_TITLE_TOKENS},
             retrieval=dict(retrieval), n_documents=0, n_chunks=0)
-        manifest["lexical"] = {"k1": 1.2, "b": 0.75, "stemmer": "english", "stopwords": "en"}
+        manifest["lexical"] = {"k1": K1, "b": B, "stemmer": "english", "stopwords": "en"}
         manifest["encoder"] = {"backend": backend_of(encoder), "sentences": sentence_mode(encoder)}
         manifest = commit(tmp, manifest, records, dict(files or {}))
     return manifest
@@ -238,7 +237,7 @@ def update_index(index_dir: Path, manifest: dict, documents: Iterable[Document],
     segments = with_deletions(manifest["segments"], gone) + records
     if segments == manifest["segments"] and files == manifest.get("files", {}):
         return manifest
-    if not any(set(s["documents"]) - set(s["deleted"]) for s in segments):
+    if not segments:  # (`with_deletions` drops a segment left with no live document)
         remove_unlisted(index_dir, manifest)
         raise DocumentError("no usable documents would remain in the index: nothing was changed "
                             "(use --rebuild to start over)")

@@ -14,6 +14,7 @@ from embeddings.term_prior import TermPrior
 if TYPE_CHECKING:  # scipy is imported where first used: `show`, `--help` and `index` of an unchanged folder skip it
     from scipy import sparse
 
+K1, B = 1.2, 0.75  # BM25's defaults (Lucene's and bm25s')
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's own token pattern
 # A word, or an identifier whose pieces are joined by ".", "::" or "->": "Example.Group.id", "std::vector".
 _WORD = re.compile(r"\w+(?:(?:\.|::|->)\w+)*")
@@ -139,7 +140,7 @@ class LexicalIndex:
     corpus at a time and an index of segments needs corpus-wide statistics over all of them.
     """
 
-    def __init__(self, counts: TermCounts, *, k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(self, counts: TermCounts, *, k1: float = K1, b: float = B) -> None:
         from scipy import sparse
 
         self.counts = counts
@@ -161,7 +162,7 @@ class LexicalIndex:
         self._data, self._indices, self._indptr = by_term.data, by_term.indices, by_term.indptr
 
     @classmethod
-    def build(cls, texts: Sequence[str], *, k1: float = 1.2, b: float = 0.75) -> "LexicalIndex":
+    def build(cls, texts: Sequence[str], *, k1: float = K1, b: float = B) -> "LexicalIndex":
         return cls(TermCounts.of_texts(texts), k1=k1, b=b)
 
     def __len__(self) -> int:

@@ -25,7 +25,7 @@ import numpy as np
 from corpus import Chunk, Document
 from embeddings.errors import IndexDamagedError
 from embeddings.index_folder import (
-    MANIFEST, SEGMENTS, file_checksums, read_manifest, read_store, read_titles, verify_files, write_manifest,
+    MANIFEST, SEGMENTS, damaged, file_checksums, read_manifest, read_store, read_titles, verify_files, write_manifest,
     write_store,
 )
 from embeddings.lexical_index import TermCounts
@@ -186,9 +186,7 @@ def load_segments(index_dir: Path, manifest: dict) -> tuple[SegmentData, dict]:
                 continue
             if isinstance(exc, IndexDamagedError):
                 raise
-            raise IndexDamagedError(f"the index at {index_dir} is damaged ({type(exc).__name__}: "
-                                    f"{str(exc).splitlines()[0] if str(exc) else ''}): rebuild it with "
-                                    f"`groundqa index PATH... --rebuild --index {index_dir}`") from exc
+            raise damaged(index_dir, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
         _check_counts(index_dir, manifest, data)
         return data, manifest
     raise AssertionError("unreachable")
@@ -213,21 +211,22 @@ def list_documents(index_dir: Path, manifest: dict) -> list[dict]:
         try:
             rows = read_titles(Path(index_dir) / SEGMENTS / segment["name"])
         except sqlite3.Error as exc:
-            raise IndexDamagedError(f"the index at {index_dir} is damaged ({exc}): rebuild it with "
-                                    f"`groundqa index PATH... --rebuild --index {index_dir}`") from exc
+            raise damaged(index_dir, str(exc)) from exc
         out.extend({"doc_id": d, "source": s, "title": t, "chars": n} for d, s, t, n in rows if d not in deleted)
     return out
 
 
 # ----- commits --------------------------------------------------------------------------------
+def live_records(segment: dict) -> dict[str, dict]:
+    """The records (sha256 and row counts) of the documents of `segment` not deleted from it."""
+    deleted = set(segment["deleted"])
+    return {doc_id: info for doc_id, info in segment["documents"].items() if doc_id not in deleted}
+
+
 def live_documents(manifest: dict) -> dict[str, dict]:
-    """Every live document's record (sha256 and row counts), with the name of its segment, in index order."""
-    out = {}
-    for segment in manifest.get("segments", []):
-        deleted = set(segment["deleted"])
-        out.update((doc_id, {**info, "segment": segment["name"]})
-                   for doc_id, info in segment["documents"].items() if doc_id not in deleted)
-    return out
+    """Every live document's record, with the name of its segment, in index order."""
+    return {doc_id: {**info, "segment": segment["name"]}
+            for segment in manifest["segments"] for doc_id, info in live_records(segment).items()}
 
 
 def with_deletions(segments: Sequence[dict], doc_ids: Collection[str]) -> list[dict]:
@@ -242,8 +241,7 @@ def with_deletions(segments: Sequence[dict], doc_ids: Collection[str]) -> list[d
 
 def live_counts(segments: Sequence[dict]) -> dict[str, int]:
     """Documents, chunks, sentences and windows of the live documents of `segments`."""
-    docs = [info for s in segments for deleted in [set(s["deleted"])]
-            for doc_id, info in s["documents"].items() if doc_id not in deleted]
+    docs = [info for s in segments for info in live_records(s).values()]
     return {"documents": len(docs), "chunks": sum(d["chunks"] for d in docs),
             "sentences": sum(d["sentences"] for d in docs), "sentence_windows": sum(d["windows"] for d in docs)}
 
@@ -251,8 +249,7 @@ def live_counts(segments: Sequence[dict]) -> dict[str, int]:
 def commit(index_dir: Path, manifest: dict, segments: list[dict], files: dict[str, dict]) -> dict:
     """Swap in a manifest listing `segments` (and the file table `files`), then remove segment
     folders no longer listed. The caller holds the writer lock. Returns the new manifest."""
-    present = {doc_id for s in segments for deleted in [set(s["deleted"])] for doc_id in s["documents"]
-               if doc_id not in deleted}
+    present = {doc_id for s in segments for doc_id in live_records(s)}
     new = {**manifest, "index_id": uuid.uuid4().hex,
            "committed": datetime.now(timezone.utc).isoformat(timespec="seconds"), "segments": segments,
            "counts": live_counts(segments),
@@ -265,7 +262,7 @@ def commit(index_dir: Path, manifest: dict, segments: list[dict], files: dict[st
 def remove_unlisted(index_dir: Path, manifest: dict) -> None:
     """Remove what no commit lists: segment folders merged away or left by a killed writer, and
     manifests never swapped in. The caller holds the writer lock."""
-    listed = {s["name"] for s in manifest.get("segments", [])}
+    listed = {s["name"] for s in manifest["segments"]}
     folder = index_dir / SEGMENTS
     if folder.is_dir():
         for path in folder.iterdir():
@@ -278,14 +275,15 @@ def remove_unlisted(index_dir: Path, manifest: dict) -> None:
 def merge(index_dir: Path, manifest: dict, names: Collection[str]) -> dict:
     """Rewrite the segments `names` as one, their deleted rows dropped, and commit it in the first
     one's place. Nothing is encoded again. The caller holds the writer lock."""
-    chosen = [s for s in manifest["segments"] if s["name"] in set(names)]
+    names = set(names)
+    chosen = [s for s in manifest["segments"] if s["name"] in names]
     if len(chosen) < 2 and not any(s["deleted"] for s in chosen):
         return manifest
     data = SegmentData.concat([read_segment(index_dir, s) for s in chosen], manifest["model"]["dimension"])
     record = write_segment(Path(index_dir) / SEGMENTS, data)
     segments, placed = [], False
     for s in manifest["segments"]:
-        if s["name"] not in set(names):
+        if s["name"] not in names:
             segments.append(s)
         elif not placed:
             segments.append(record)

@@ -17,10 +17,10 @@ from typing import Callable, Iterable, Iterator
 from tqdm.auto import tqdm
 
 from corpus import Document, DocumentError, SourceFile, find_files, read_file
-from embeddings import IndexMismatchError, IndexNotFoundError, model_name, read_manifest
+from embeddings import IndexMismatchError, IndexNotFoundError, model_name
 from embeddings.backends import DEFAULT_BACKEND, load_encoder
 from embeddings.errors import IndexDamagedError
-from embeddings.index_folder import verify_files
+from embeddings.index_folder import read_checked_manifest
 from embeddings.indexer import BATCH_CHARS, build_index, sentence_mode, update_index
 from embeddings.lock import writer_lock
 from embeddings.segments import live_documents, merge
@@ -106,8 +106,7 @@ def optimize_index(index_dir: str | os.PathLike | None = None, *, wait: bool = T
     segments there were, and the index's counts."""
     index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
     with writer_lock(index_dir, wait=wait, on_wait=on_wait):
-        manifest = read_manifest(index_dir)
-        verify_files(index_dir, manifest, hash_limit=0)
+        manifest = read_checked_manifest(index_dir)
         before = len(manifest["segments"])
         manifest = merge(index_dir, manifest, [s["name"] for s in manifest["segments"]])
         return before, dict(manifest["counts"])
@@ -118,8 +117,7 @@ def _current(index_dir: Path, model, chunk_size: int, chunk_overlap: int, backen
     """The manifest of the index there when an update can keep it: None when there is none, or it
     was built otherwise (model, chunking, encoder, format), or it is damaged (`report.damaged` says how)."""
     try:
-        manifest = read_manifest(index_dir)
-        verify_files(index_dir, manifest, hash_limit=0)  # sizes only: a commit reads no segment
+        manifest = read_checked_manifest(index_dir)  # sizes only: a commit reads no segment
     except (IndexNotFoundError, IndexMismatchError):
         return None
     except IndexDamagedError as exc:

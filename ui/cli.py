@@ -251,15 +251,12 @@ def _cite(item) -> str:
 
 def _show(args) -> int:
     if args.list or not args.doc_id:
-        from embeddings import read_manifest
-        from embeddings.index_folder import verify_files
+        from embeddings.index_folder import read_checked_manifest
         from embeddings.segments import list_documents
         from qa.knowledge_base import default_index_dir
 
         index_dir = args.index or default_index_dir()
-        manifest = read_manifest(index_dir)
-        verify_files(index_dir, manifest, hash_limit=0)  # sizes: a cut file is named, as `open` would
-        docs = list_documents(index_dir, manifest)
+        docs = list_documents(index_dir, read_checked_manifest(index_dir))  # a cut file is named, as `open` would
         if args.json:
             print(json.dumps(docs, ensure_ascii=False, indent=2))
         else:
