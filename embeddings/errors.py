@@ -25,3 +25,7 @@ class IndexBusyError(IndexError_):
 
 class IndexDamagedError(IndexError_):
     """A file of the index is missing, truncated, edited or unreadable: it must be rebuilt."""
+
+
+class StoreError(GroundQAError):
+    """The external vector store (Milvus) is unreachable, refuses a call, or is not installed."""

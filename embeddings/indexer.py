@@ -16,8 +16,10 @@ from embeddings.errors import IndexMismatchError
 from embeddings.index_folder import SEGMENTS, atomic_folder, new_manifest
 from embeddings.lexical_index import B, K1, TermCounts
 from embeddings.segments import (
-    SegmentData, commit, merge_small, pack_windows, remove_unlisted, sentence_table, with_deletions, write_segment,
+    SegmentData, commit, index_store, merge_small, pack_windows, remove_unlisted, sentence_table, with_deletions,
+    write_segment,
 )
+from embeddings.vector_store import FAISS
 
 # A title longer than this many word pieces is left out of the text a chunk is embedded with.
 MAX_TITLE_TOKENS = 48
@@ -186,12 +188,14 @@ def write_segments(segments_dir: Path, documents: Iterable[Document], settings: 
 
 def build_index(index_dir: Path, documents: Iterable[Document], *, encoder: TextEncoder, chunk_size: int,
                 chunk_overlap: int, retrieval: dict, files: dict[str, dict] | None = None,
-                show_progress: bool = False, batch_chars: int = BATCH_CHARS) -> dict:
+                show_progress: bool = False, batch_chars: int = BATCH_CHARS, store: dict | None = None) -> dict:
     """Write a new index folder from `documents` (an iterable read as it goes) and swap it in
     whole; its manifest. The caller holds the writer lock.
 
     `files` records where documents came from (doc_id -> path, size, mtime_ns); it may be filled
-    while `documents` is consumed. Raises DocumentError when there is no document at all.
+    while `documents` is consumed; `store` is the record of where chunk vectors are searched
+    (`vector_store.store_record`; FAISS when None), started afresh. Raises DocumentError when
+    there is no document at all.
     """
     settings = ChunkingSettings(max_tokens=min(chunk_size, encoder.chunk_token_limit), overlap=chunk_overlap)
     with atomic_folder(index_dir) as tmp:
@@ -206,6 +210,10 @@ def build_index(index_dir: Path, documents: Iterable[Document], *, encoder: Text
             retrieval=dict(retrieval), n_documents=0, n_chunks=0)
         manifest["lexical"] = {"k1": K1, "b": B, "stemmer": "english", "stopwords": "en"}
         manifest["encoder"] = {"backend": backend_of(encoder), "sentences": sentence_mode(encoder)}
+        manifest["store"] = dict(store or {"kind": FAISS})
+        external = index_store(manifest)
+        if external is not None:  # a rebuild starts the collection over (another model may have made it)
+            external.drop()
         manifest = commit(tmp, manifest, records, dict(files or {}))
     return manifest
 

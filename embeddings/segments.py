@@ -30,6 +30,7 @@ from embeddings.index_folder import (
 )
 from embeddings.lexical_index import TermCounts
 from embeddings.row_blocks import RowBlocks
+from embeddings.vector_store import FAISS, MilvusStore
 
 CHUNK_VECTORS = "chunks.npy"
 SENTENCE_VECTORS = "sentences.npy"
@@ -254,9 +255,45 @@ def commit(index_dir: Path, manifest: dict, segments: list[dict], files: dict[st
            "committed": datetime.now(timezone.utc).isoformat(timespec="seconds"), "segments": segments,
            "counts": live_counts(segments),
            "files": {doc_id: f for doc_id, f in sorted(files.items()) if doc_id in present or "skipped" in f}}
+    sync_store(Path(index_dir), new, delete=False)  # the new segments' vectors in before they are listed
     write_manifest(Path(index_dir), new)
     remove_unlisted(Path(index_dir), new)
+    sync_store(Path(index_dir), new, delete=True)   # deleted and merged-away rows out after
     return new
+
+
+def index_store(manifest: dict) -> MilvusStore | None:
+    """The Milvus store the manifest names (its collection made if missing), or None for FAISS."""
+    record = manifest.get("store", {"kind": FAISS})
+    if record["kind"] == FAISS:
+        return None
+    store = MilvusStore(record, manifest["model"]["dimension"])
+    store.ensure_collection()
+    return store
+
+
+def sync_store(index_dir: Path, manifest: dict, *, delete: bool) -> None:
+    """Make an external vector store hold the live chunks of `manifest`'s segments: insert every
+    segment it lacks; with `delete`, also remove rows of unlisted segments and deleted documents.
+    Idempotent, so a writer killed half-way leaves nothing the next commit does not mend."""
+    store = index_store(manifest)
+    if store is None:
+        return
+    if delete:
+        store.keep_segments([s["name"] for s in manifest["segments"]])
+    for segment in manifest["segments"]:
+        have, live = store.count(segment["name"]), live_counts([segment])["chunks"]
+        if have == live:
+            continue
+        if have and delete and segment["deleted"]:
+            store.delete_documents(segment["name"], segment["deleted"])
+            have = store.count(segment["name"])
+        if have == 0 or (delete and have != live):
+            if have:
+                store.delete_segment(segment["name"])
+            data = read_segment(index_dir, segment)
+            store.insert(segment["name"], [c.doc_id for c in data.chunks], [c.index for c in data.chunks],
+                         data.chunk_vectors)
 
 
 def remove_unlisted(index_dir: Path, manifest: dict) -> None:

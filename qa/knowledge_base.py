@@ -13,7 +13,8 @@ from corpus import Chunk, ChunkingSettings, Document, load_documents, scoring_te
 from embeddings import IndexMismatchError, LexicalIndex, TermPrior, VectorIndex, model_name, read_manifest
 from embeddings.backends import DEFAULT_BACKEND, QUERY_BACKENDS, load_encoder
 from embeddings.indexer import TextEncoder, build_index, update_index
-from embeddings.segments import SegmentData, load_segments
+from embeddings.segments import SegmentData, index_store, live_documents, load_segments
+from embeddings.vector_store import StoreSearch, describe, store_record
 from embeddings.lock import writer_lock
 from qa.answers import (
     FEATURES, Answer, AnswerModel, Candidate, Quote, default_answer_model, distinct_best, line_span,
@@ -61,8 +62,7 @@ class KnowledgeBase:
         self._documents = {d.doc_id: d for d in data.documents}
         self._chunks = data.chunks
         self._matrix = np.ascontiguousarray(data.chunk_vectors, dtype=np.float32)
-        self._vectors = VectorIndex(self._matrix.shape[1])
-        self._vectors.add(self._matrix)
+        self._vectors = self._vector_search(manifest, data)
         self._lexical = LexicalIndex(data.terms, k1=manifest["lexical"]["k1"], b=manifest["lexical"]["b"])
         order = {d.doc_id: i for i, d in enumerate(data.documents)}
         self._chunk_doc = np.array([order[c.doc_id] for c in data.chunks], dtype=np.int64)
@@ -71,6 +71,20 @@ class KnowledgeBase:
         self.sentences = Sentences(self._documents, data.chunks, self._matrix, data.sentence_vectors,
                                    (data.windows, data.window_offsets))
         self._chunk_words = TermPrior.of_lengths([c.end - c.start for c in data.chunks]).chunk_words
+
+    def _vector_search(self, manifest: dict, data: SegmentData) -> VectorIndex | StoreSearch:
+        """Exact FAISS search over the chunk vectors in memory, or the index's Milvus collection."""
+        store = index_store(manifest)
+        if store is not None:
+            return StoreSearch(store, data.chunks, {d: r["segment"] for d, r in live_documents(manifest).items()})
+        vectors = VectorIndex(self._matrix.shape[1])
+        vectors.add(self._matrix)
+        return vectors
+
+    @property
+    def store(self) -> str:
+        """Where this index's chunk vectors are searched (`embeddings.vector_store.describe`)."""
+        return describe(self.manifest.get("store", {}))
 
     @property
     def encoder(self) -> TextEncoder:
@@ -91,19 +105,24 @@ class KnowledgeBase:
               model: str | None = None, chunk_size: int = 200, chunk_overlap: int = 1,
               retrieval: RetrievalSettings = RetrievalSettings(), encoder: TextEncoder | None = None,
               backend: str = DEFAULT_BACKEND, show_progress: bool = True,
-              warn: Callable[[str], None] | None = None) -> "KnowledgeBase":
-        """Index files and folders (.txt .md .html .pdf) into `index_dir`, replacing what was there."""
+              warn: Callable[[str], None] | None = None, store: str | None = None) -> "KnowledgeBase":
+        """Index files and folders (.txt .md .html .pdf) into `index_dir`, replacing what was there.
+
+        `store` is where chunk vectors are searched: "faiss" (default, in the process),
+        "milvus-lite:PATH" or "milvus://HOST:PORT/COLLECTION".
+        """
         documents = load_documents(paths, warn=warn)
         return cls.from_documents(documents, index_dir=index_dir, model=model, chunk_size=chunk_size,
                                   chunk_overlap=chunk_overlap, retrieval=retrieval, encoder=encoder,
-                                  backend=backend, show_progress=show_progress)
+                                  backend=backend, show_progress=show_progress, store=store)
 
     @classmethod
     def from_documents(cls, documents: Sequence[Document], *, index_dir: str | os.PathLike | None = None,
                        model: str | None = None, chunk_size: int = 200, chunk_overlap: int = 1,
                        retrieval: RetrievalSettings = RetrievalSettings(),
                        encoder: TextEncoder | None = None, backend: str = DEFAULT_BACKEND,
-                       show_progress: bool = True, files: dict[str, dict] | None = None) -> "KnowledgeBase":
+                       show_progress: bool = True, files: dict[str, dict] | None = None,
+                       store: str | None = None) -> "KnowledgeBase":
         """Index documents already in memory (used by evaluation and by `build`), replacing the index.
 
         `backend` ("onnx" or "torch") runs the model when no `encoder` is given; `files` records
@@ -116,10 +135,11 @@ class KnowledgeBase:
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
             raise GroundQAError(f"duplicate doc_id {dup!r}: every document needs its own id")
+        record = store_record(store, index_dir)
         encoder = encoder or load_encoder(model, backend=backend)
         with writer_lock(index_dir):
             build_index(index_dir, documents, encoder=encoder, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
-                        retrieval=retrieval.to_dict(), files=files, show_progress=show_progress)
+                        retrieval=retrieval.to_dict(), files=files, show_progress=show_progress, store=record)
         return cls.open(index_dir, encoder=encoder)
 
     def add(self, paths: Iterable[str | os.PathLike], *, show_progress: bool = False,
@@ -158,14 +178,20 @@ class KnowledgeBase:
 
     @classmethod
     def open(cls, index_dir: str | os.PathLike | None = None, *, model: str | None = None,
-             encoder: TextEncoder | None = None, backend: str | None = None) -> "KnowledgeBase":
+             encoder: TextEncoder | None = None, backend: str | None = None,
+             store: str | None = None) -> "KnowledgeBase":
         """Load the index folder's live segments; refuse one written by another format version or model.
 
         Without `encoder`, the index's model is loaded when a question first needs it, on `backend`
-        or (default) the one that reads queries for the backend the index was built with.
+        or (default) the one that reads queries for the backend the index was built with. Dense
+        search uses the store the index was built with; `store`, when given, must be that one.
         """
         index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
         manifest = read_manifest(index_dir)
+        if store is not None and store_record(store, index_dir) != manifest.get("store", {"kind": "faiss"}):
+            raise IndexMismatchError(
+                f"index at {index_dir} searches its vectors in {describe(manifest.get('store', {}))}, not {store!r}: "
+                f"rebuild it with `groundqa index PATH... --store {store}`")
         built_with = manifest["model"]["name"]
         if model is not None and model_name(model) != built_with:
             raise IndexMismatchError(

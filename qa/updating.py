@@ -17,12 +17,14 @@ from typing import Callable, Iterable, Iterator
 from tqdm.auto import tqdm
 
 from corpus import Document, DocumentError, SourceFile, find_files, read_file
-from embeddings import IndexMismatchError, IndexNotFoundError, model_name
+from corpus.errors import GroundQAError
+from embeddings import IndexMismatchError, IndexNotFoundError, model_name, read_manifest
 from embeddings.backends import DEFAULT_BACKEND, load_encoder
 from embeddings.errors import IndexDamagedError
 from embeddings.index_folder import read_checked_manifest
 from embeddings.indexer import BATCH_CHARS, build_index, sentence_mode, update_index
 from embeddings.lock import writer_lock
+from embeddings.vector_store import FAISS, store_record
 from embeddings.segments import live_documents, merge
 from qa.knowledge_base import default_index_dir
 from qa.retrieval import RetrievalSettings
@@ -50,7 +52,8 @@ def index_paths(paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathL
                 rebuild: bool = False, optimize: bool = False, model: str | None = None, chunk_size: int = 200,
                 chunk_overlap: int = 1, backend: str = DEFAULT_BACKEND, encoder=None, max_bytes: int | None = None,
                 show_progress: bool = True, wait: bool = True, on_wait: Callable[[str], None] | None = None,
-                on_skip: Callable[[str, str], None] | None = None, batch_chars: int = BATCH_CHARS) -> IndexReport:
+                on_skip: Callable[[str, str], None] | None = None, batch_chars: int = BATCH_CHARS,
+                store: str | None = None) -> IndexReport:
     """Bring the index at `index_dir` up to date with the files under `paths` (or build it; a
     damaged index is rebuilt, and `report.damaged` says why).
 
@@ -59,11 +62,14 @@ def index_paths(paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathL
     reading, chunking and encoding `batch_chars` characters at a time. Unusable files are skipped,
     each told to `on_skip(path, reason)`; an index built with another model, chunking, encoder or
     format is rebuilt. `optimize` merges all segments into one afterwards. `encoder` replaces the
-    model on `backend` (tests use a fake). Raises DocumentError when no usable document remains.
+    model on `backend` (tests use a fake). `store` says where chunk vectors are searched
+    (`vector_store.STORE_HELP`; None: the index's own, FAISS for a new one); another store than
+    the index's rebuilds it. Raises DocumentError when no usable document remains.
     """
     paths = [Path(p) for p in paths]
     index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
     report = IndexReport()
+    wanted = None if store is None else store_record(store, index_dir)
 
     def skip(path, reason: str) -> None:
         report.skipped.append((str(path), reason))
@@ -73,6 +79,10 @@ def index_paths(paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathL
     files = find_files(paths, skip=skip)
     with writer_lock(index_dir, wait=wait, on_wait=on_wait):
         manifest = None if rebuild else _current(index_dir, model, chunk_size, chunk_overlap, backend, encoder, report)
+        if manifest is not None and wanted is not None and manifest.get("store", {"kind": FAISS}) != wanted:
+            manifest = None
+        if wanted is None:  # keep the store of the index being rebuilt or updated
+            wanted = _existing_store(index_dir)
         reading = tqdm(files, desc="Indexing", unit="file", disable=not show_progress or not files, leave=False)
         if manifest is None:
             encoder = encoder or load_encoder(model, backend=backend)
@@ -81,7 +91,8 @@ def index_paths(paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathL
             try:
                 manifest = build_index(index_dir, documents, encoder=encoder, chunk_size=chunk_size,
                                        chunk_overlap=chunk_overlap, retrieval=RetrievalSettings().to_dict(),
-                                       files=table, show_progress=show_progress, batch_chars=batch_chars)
+                                       files=table, show_progress=show_progress, batch_chars=batch_chars,
+                                       store=wanted)
             except DocumentError:
                 raise DocumentError(f"no usable documents in {', '.join(map(str, paths))}") from None
             report.rebuilt = True
@@ -110,6 +121,14 @@ def optimize_index(index_dir: str | os.PathLike | None = None, *, wait: bool = T
         before = len(manifest["segments"])
         manifest = merge(index_dir, manifest, [s["name"] for s in manifest["segments"]])
         return before, dict(manifest["counts"])
+
+
+def _existing_store(index_dir: Path) -> dict | None:
+    """The store record of the index at `index_dir`, if one can be read there."""
+    try:
+        return read_manifest(index_dir).get("store")
+    except GroundQAError:
+        return None
 
 
 def _current(index_dir: Path, model, chunk_size: int, chunk_overlap: int, backend: str, encoder,
