@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from corpus.documents import Document
@@ -19,16 +19,24 @@ MAX_CHARS_PER_TOKEN = 12
 _WORDPIECE_ESTIMATE = re.compile(r"\w+|[^\w\s]")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Chunk:
-    """A run of whole sentences of one document; `doc.text[start:end] == text`."""
+    """A run of whole sentences of one document; `doc.text[start:end] == text`.
+
+    It holds the document's text by reference (`source`), not a copy of its own span: an index
+    of a million chunks keeps each character once.
+    """
 
     doc_id: str
     index: int
     start: int
     end: int
-    text: str
+    source: str = field(repr=False, compare=False)
     sentences: tuple[tuple[int, int], ...]
+
+    @property
+    def text(self) -> str:
+        return self.source[self.start:self.end]
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,7 @@ def chunk_document(
             last += 1
             used += units[last][2]
         start, end = units[first][0], units[last][1]
-        chunks.append(Chunk(doc.doc_id, len(chunks), start, end, doc.text[start:end],
+        chunks.append(Chunk(doc.doc_id, len(chunks), start, end, doc.text,
                             tuple((s, e) for s, e, _ in units[first:last + 1])))
         if last + 1 >= len(units):
             break

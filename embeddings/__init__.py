@@ -8,12 +8,11 @@ from embeddings.index_folder import (
 )
 from embeddings.lexical_index import LexicalIndex
 from embeddings.term_prior import PRIOR_CHUNKS, TermPrior
-from embeddings.vector_index import VectorIndex
 from embeddings.windows import WINDOW_TOKENS, window_vectors
 
 __all__ = [
     "DEFAULT_MODEL", "FORMAT_VERSION", "MODEL_PACKAGE", "WINDOW_TOKENS", "Encoder",
     "IndexMismatchError", "IndexNotFoundError", "LexicalIndex", "ModelNotFoundError", "PRIOR_CHUNKS", "TermPrior",
-    "VectorIndex", "atomic_folder", "model_name", "new_manifest", "read_manifest", "read_store",
+    "atomic_folder", "model_name", "new_manifest", "read_manifest", "read_store",
     "resolve_model_path", "window_vectors", "write_manifest", "write_store",
 ]

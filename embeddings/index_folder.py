@@ -125,14 +125,20 @@ def _checksum_holds(raw: str) -> bool:
 
 def file_checksums(folder: Path) -> dict[str, dict]:
     """Size and SHA-256 of every file under `folder`, by POSIX path relative to it."""
-    return {p.relative_to(folder).as_posix(): {"size": p.stat().st_size, "sha256": _file_sha256(p)}
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {p.relative_to(folder).as_posix(): file_checksum(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def file_checksum(path: Path) -> dict:
+    """Size and SHA-256 of one file."""
+    return {"size": path.stat().st_size, "sha256": _file_sha256(path)}
 
 
 def listed_files(manifest: dict) -> dict[str, dict]:
-    """Every file of the index's segments, by path relative to the index folder, with size and SHA-256."""
-    return {f"{SEGMENTS}/{segment['name']}/{name}": expected
-            for segment in manifest.get("segments", []) for name, expected in segment["files"].items()}
+    """Every file of the index's segments and its approximate vector index, by path relative to the
+    index folder, with size and SHA-256."""
+    listed = {f"{SEGMENTS}/{segment['name']}/{name}": expected
+              for segment in manifest.get("segments", []) for name, expected in segment["files"].items()}
+    return {**listed, **manifest.get("vector_index", {}).get("files", {})}
 
 
 def verify_files(folder: Path, manifest: dict, *, hash_limit: int | None = None) -> None:
@@ -250,7 +256,7 @@ def read_store(folder: Path) -> tuple[list[Document], list[Chunk]]:
                 "FROM documents ORDER BY position")]
         texts = {d.doc_id: d.text for d in documents}
         chunks = [
-            Chunk(doc_id, idx, start, end, texts[doc_id][start:end],
+            Chunk(doc_id, idx, start, end, texts[doc_id],
                   tuple(tuple(s) for s in json.loads(sentences)))
             for doc_id, idx, start, end, sentences in con.execute(
                 'SELECT doc_id, idx, start, "end", sentences FROM chunks ORDER BY row')]

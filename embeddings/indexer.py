@@ -16,8 +16,8 @@ from embeddings.errors import IndexMismatchError
 from embeddings.index_folder import SEGMENTS, atomic_folder, new_manifest
 from embeddings.lexical_index import B, K1, TermCounts
 from embeddings.segments import (
-    SegmentData, commit, index_store, merge_small, pack_windows, remove_unlisted, sentence_table, with_deletions,
-    write_segment,
+    SegmentData, commit, index_store, merge_small, pack_windows, refresh_vector_index, remove_unlisted, sentence_table,
+    with_deletions, write_segment,
 )
 from embeddings.vector_store import FAISS
 
@@ -188,14 +188,15 @@ def write_segments(segments_dir: Path, documents: Iterable[Document], settings: 
 
 def build_index(index_dir: Path, documents: Iterable[Document], *, encoder: TextEncoder, chunk_size: int,
                 chunk_overlap: int, retrieval: dict, files: dict[str, dict] | None = None,
-                show_progress: bool = False, batch_chars: int = BATCH_CHARS, store: dict | None = None) -> dict:
+                show_progress: bool = False, batch_chars: int = BATCH_CHARS, store: dict | None = None,
+                index_type: str = "auto") -> dict:
     """Write a new index folder from `documents` (an iterable read as it goes) and swap it in
     whole; its manifest. The caller holds the writer lock.
 
     `files` records where documents came from (doc_id -> path, size, mtime_ns); it may be filled
     while `documents` is consumed; `store` is the record of where chunk vectors are searched
     (`vector_store.store_record`; FAISS when None), started afresh. Raises DocumentError when
-    there is no document at all.
+    there is no document at all. `index_type` is how chunk vectors are searched (`ann_index.INDEX_TYPES`).
     """
     settings = ChunkingSettings(max_tokens=min(chunk_size, encoder.chunk_token_limit), overlap=chunk_overlap)
     with atomic_folder(index_dir) as tmp:
@@ -211,10 +212,12 @@ def build_index(index_dir: Path, documents: Iterable[Document], *, encoder: Text
         manifest["lexical"] = {"k1": K1, "b": B, "stemmer": "english", "stopwords": "en"}
         manifest["encoder"] = {"backend": backend_of(encoder), "sentences": sentence_mode(encoder)}
         manifest["store"] = dict(store or {"kind": FAISS})
+        if manifest["store"]["kind"] != FAISS:
+            manifest["store"]["index_type"] = index_type
         external = index_store(manifest)
         if external is not None:  # a rebuild starts the collection over (another model may have made it)
             external.drop()
-        manifest = commit(tmp, manifest, records, dict(files or {}))
+        manifest = refresh_vector_index(tmp, commit(tmp, manifest, records, dict(files or {})), index_type)
     return manifest
 
 
@@ -249,4 +252,4 @@ def update_index(index_dir: Path, manifest: dict, documents: Iterable[Document],
         remove_unlisted(index_dir, manifest)
         raise DocumentError("no usable documents would remain in the index: nothing was changed "
                             "(use --rebuild to start over)")
-    return merge_small(index_dir, commit(index_dir, manifest, segments, files))
+    return refresh_vector_index(index_dir, merge_small(index_dir, commit(index_dir, manifest, segments, files)))

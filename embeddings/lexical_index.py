@@ -143,7 +143,6 @@ class LexicalIndex:
     def __init__(self, counts: TermCounts, *, k1: float = K1, b: float = B) -> None:
         from scipy import sparse
 
-        self.counts = counts
         self.k1, self.b = k1, b
         self._vocab = {t: i for i, t in enumerate(counts.vocabulary.tolist())}
         self._stemmer = _stemmer()
@@ -153,12 +152,18 @@ class LexicalIndex:
         self._df = np.bincount(m.indices, minlength=terms)
         lengths = np.asarray(m.sum(axis=1), dtype=np.float64).ravel()
         average = lengths.mean() if n and lengths.mean() > 0 else 1.0
-        idf = np.log1p((n - self._df + 0.5) / (self._df + 0.5))
-        tf = m.data.astype(np.float64)
-        rows = np.repeat(np.arange(n), np.diff(m.indptr))
-        weights = idf[m.indices] * tf / (tf + k1 * (1 - b + b * lengths[rows] / average))
+        idf = np.log1p((n - self._df + 0.5) / (self._df + 0.5)).astype(np.float32)
+        # Computed in place in float32, one posting-sized array at a time: on a million chunks each is ~0.4 GB.
+        tf = m.data.astype(np.float32)
+        weights = np.repeat((k1 * (1 - b + b * lengths / average)).astype(np.float32), np.diff(m.indptr))
+        weights += tf
+        np.divide(tf, weights, out=weights)
+        del tf
+        weights *= idf[m.indices]
         # term-major (CSC) so that a query reads each of its terms' postings in one slice
-        by_term = sparse.csr_matrix((weights.astype(np.float32), m.indices, m.indptr), shape=m.shape).tocsc()
+        by_term = sparse.csr_matrix((weights, m.indices, m.indptr), shape=m.shape, copy=False)
+        del weights
+        by_term = by_term.tocsc()
         self._data, self._indices, self._indptr = by_term.data, by_term.indices, by_term.indptr
 
     @classmethod

@@ -45,6 +45,11 @@ class RowBlocks:
             out[mine] = self.blocks[b][rows[mine] - self.starts[b]]
         return out
 
+    def __matmul__(self, other: np.ndarray) -> np.ndarray:
+        """`array @ other`, block by block (no copy of the rows together)."""
+        parts = [np.asarray(b, dtype=np.float32) @ other for b in self.blocks if len(b)]
+        return np.concatenate(parts) if parts else np.zeros((0,) + np.shape(other)[1:], dtype=np.float32)
+
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         whole = np.concatenate(self.blocks) if self.blocks else np.zeros(self.shape, dtype=self.dtype)
         return whole if dtype is None else whole.astype(dtype)

@@ -30,6 +30,8 @@ from embeddings.index_folder import (
 )
 from embeddings.lexical_index import TermCounts
 from embeddings.row_blocks import RowBlocks
+from embeddings.row_file import RowFile
+from embeddings import ann_index
 from embeddings.vector_store import FAISS, MilvusStore
 
 CHUNK_VECTORS = "chunks.npy"
@@ -76,8 +78,8 @@ class SegmentData:
 
     @classmethod
     def concat(cls, parts: Sequence["SegmentData"], dimension: int) -> "SegmentData":
-        """All `parts`' rows, in order. Sentence and window vectors are not copied together
-        (`RowBlocks`): they are the largest part of an index and mostly stay on disk."""
+        """All `parts`' rows, in order. Vectors are not copied together (`RowBlocks`): they are
+        the largest part of an index and mostly stay on disk."""
         if len(parts) == 1:
             return parts[0]
         offsets, shift = [np.zeros(1, dtype=np.int64)], 0
@@ -86,7 +88,7 @@ class SegmentData:
             shift += len(p.windows)
         empty = np.zeros((0, dimension), dtype=np.float32)
         return cls([d for p in parts for d in p.documents], [c for p in parts for c in p.chunks],
-                   np.vstack([empty] + [p.chunk_vectors for p in parts]),
+                   RowBlocks([empty] + [p.chunk_vectors for p in parts]),
                    RowBlocks([empty] + [p.sentence_vectors for p in parts]),
                    RowBlocks([empty.astype(np.float16)] + [p.windows for p in parts]),
                    np.concatenate(offsets), TermCounts.stack([p.terms for p in parts]))
@@ -161,10 +163,10 @@ def read_segment(index_dir: Path, record: dict) -> SegmentData:
     """The live rows of the segment `record` names (its deleted documents left out)."""
     folder = Path(index_dir) / SEGMENTS / record["name"]
     documents, chunks = read_store(folder)
-    # Memory-mapped: pages are read when used (an index of one segment is never copied whole).
-    arrays = [np.load(folder / name, mmap_mode="r", allow_pickle=False)
-              for name in (CHUNK_VECTORS, SENTENCE_VECTORS, WINDOWS, WINDOW_OFFSETS)]
-    data = SegmentData(documents, chunks, *arrays, TermCounts.load(folder / TERMS))
+    # Vectors are read by row when used (`RowFile`): an index is never copied whole into memory.
+    vectors = [RowFile(folder / name) for name in (CHUNK_VECTORS, SENTENCE_VECTORS, WINDOWS)]
+    offsets = np.load(folder / WINDOW_OFFSETS, allow_pickle=False)
+    data = SegmentData(documents, chunks, *vectors, offsets, TermCounts.load(folder / TERMS))
     return data.live(record["deleted"])
 
 
@@ -297,8 +299,9 @@ def sync_store(index_dir: Path, manifest: dict, *, delete: bool) -> None:
 
 
 def remove_unlisted(index_dir: Path, manifest: dict) -> None:
-    """Remove what no commit lists: segment folders merged away or left by a killed writer, and
-    manifests never swapped in. The caller holds the writer lock."""
+    """Remove what no commit lists: segment folders merged away or left by a killed writer,
+    manifests never swapped in, and approximate vector indexes replaced or half-written.
+    The caller holds the writer lock."""
     listed = {s["name"] for s in manifest["segments"]}
     folder = index_dir / SEGMENTS
     if folder.is_dir():
@@ -307,6 +310,10 @@ def remove_unlisted(index_dir: Path, manifest: dict) -> None:
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     for path in index_dir.glob(f".{MANIFEST}.*"):
         path.unlink(missing_ok=True)
+    wanted = set(manifest.get("vector_index", {}).get("files", {}))
+    for path in [*index_dir.glob("ann-*.faiss"), *index_dir.glob(".ann-*.writing")]:
+        if path.name not in wanted:
+            path.unlink(missing_ok=True)
 
 
 def merge(index_dir: Path, manifest: dict, names: Collection[str]) -> dict:
@@ -332,3 +339,22 @@ def merge_small(index_dir: Path, manifest: dict) -> dict:
     """After a commit that left more than MAX_SEGMENTS small segments: merge them into one."""
     small = [s["name"] for s in manifest["segments"] if live_counts([s])["chunks"] < SMALL_CHUNKS]
     return merge(index_dir, manifest, small) if len(small) > MAX_SEGMENTS else manifest
+
+
+def refresh_vector_index(index_dir: Path, manifest: dict, requested: str | None = None, *,
+                         force: bool = False) -> dict:
+    """After a commit: (re)build the approximate vector index when the type `requested` (default:
+    the index's own, "auto" at first) wants one and it is missing, stale or of another type, or
+    when `force`; commit its record. An index searched in Milvus has none (Milvus indexes itself)."""
+    record = manifest.get("vector_index", {"requested": "auto", "type": "flat"})
+    requested = ann_index.check_type(requested or record.get("requested", "auto"))
+    if manifest.get("store", {"kind": FAISS})["kind"] != FAISS:
+        return manifest  # Milvus indexes its collection as the store record says
+    wanted = {**manifest, "vector_index": {**record, "requested": requested}}
+    if not ann_index.needs_rebuild(wanted) and not (force and record.get("type", "flat") != "flat"):
+        if record.get("requested", "auto") == requested:
+            return manifest
+        new = {**record, "requested": requested}
+    else:
+        new = ann_index.build(Path(index_dir), manifest, requested)
+    return commit(index_dir, {**manifest, "vector_index": new}, manifest["segments"], manifest.get("files", {}))

@@ -54,6 +54,19 @@ def store_record(spec: str | None, index_dir: Path) -> dict:
             "collection": match["collection"]}
 
 
+def milvus_index(index_type: str, *, lite: bool) -> tuple[str, dict]:
+    """Milvus' index type and build parameters for groundqa's `--index-type`: exact for flat (and
+    for auto on Milvus Lite, a one-machine file), HNSW and IVF-PQ as FAISS builds them, and
+    Milvus' own choice (AUTOINDEX) for auto on a server."""
+    if index_type == "hnsw":
+        return "HNSW", {"M": 32, "efConstruction": 80}
+    if index_type == "ivfpq":
+        return "IVF_PQ", {"nlist": 1024, "m": 48, "nbits": 8}
+    if index_type == "auto" and not lite:
+        return "AUTOINDEX", {}
+    return "FLAT", {}
+
+
 def describe(record: dict) -> str:
     """The store as a person would name it in a message."""
     if record.get("kind", FAISS) == FAISS:
@@ -116,6 +129,7 @@ class MilvusStore:
         self.dimension = dimension
         self.timeout = timeout
         self._client = _client(record["uri"], timeout)
+        self._kind = milvus_index(record.get("index_type", "auto"), lite=not record["uri"].startswith("http"))[0]
 
     def _call(self, what: str, method: str, *args, **kwargs):
         try:
@@ -125,9 +139,9 @@ class MilvusStore:
         except Exception as exc:  # noqa: BLE001 - one clear line for every client or server error
             raise StoreError(f"{what} failed on {describe(self.record)}: {_one_line(exc)}") from exc
 
-    def ensure_collection(self, index_type: str = "FLAT") -> None:
-        """Create the collection when it is missing (auto ids, the row's key fields and its vector),
-        and load it for search."""
+    def ensure_collection(self) -> None:
+        """Create the collection when it is missing (auto ids, the row's key fields and its vector,
+        indexed as `milvus_index` says), and load it for search."""
         if self._call("checking the collection", "has_collection", self.collection):
             self._call("loading the collection", "load_collection", self.collection)
             return
@@ -140,7 +154,8 @@ class MilvusStore:
         schema.add_field("chunk", DataType.INT64)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dimension)
         index = self._client.prepare_index_params()
-        index.add_index(field_name="vector", index_type=index_type, metric_type="IP")
+        kind, params = milvus_index(self.record.get("index_type", "auto"), lite=not self.record["uri"].startswith("http"))
+        index.add_index(field_name="vector", index_type=kind, metric_type="IP", params=params)
         self._call("creating the collection", "create_collection", self.collection, schema=schema,
                    index_params=index, consistency_level="Strong")
 
@@ -172,9 +187,11 @@ class MilvusStore:
     def search(self, query: np.ndarray, k: int) -> list[Hit]:
         if k <= 0:
             return []
+        params = {"ef": max(64, 2 * int(k))} if self._kind == "HNSW" else {"nprobe": 32} if self._kind == "IVF_PQ" else {}
         found = self._call("searching", "search", self.collection,
                            data=[np.asarray(query, dtype=np.float32).tolist()], limit=int(k),
-                           output_fields=["segment", "doc_id", "chunk"], search_params={"metric_type": "IP"})
+                           output_fields=["segment", "doc_id", "chunk"],
+                           search_params={"metric_type": "IP", "params": params})
         return [Hit(h["entity"]["segment"], h["entity"]["doc_id"], int(h["entity"]["chunk"]), float(h["distance"]))
                 for h in found[0]]
 
@@ -184,7 +201,7 @@ class MilvusStore:
 
 
 class StoreSearch:
-    """Dense search of an index's live chunks in a Milvus store, as `VectorIndex.search` gives it:
+    """Dense search of an index's live chunks in a Milvus store, as `ExactSearch.search` gives it:
     (scores, chunk rows). Rows of documents or segments this reader does not hold are dropped."""
 
     def __init__(self, store: MilvusStore, chunks: Sequence, segment_of: dict[str, str]) -> None:

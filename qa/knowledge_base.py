@@ -10,10 +10,12 @@ from typing import Callable, Collection, Iterable, Sequence
 import numpy as np
 
 from corpus import Chunk, ChunkingSettings, Document, load_documents, scoring_text
-from embeddings import IndexMismatchError, LexicalIndex, TermPrior, VectorIndex, model_name, read_manifest
+from embeddings import IndexMismatchError, LexicalIndex, TermPrior, model_name, read_manifest
 from embeddings.backends import DEFAULT_BACKEND, QUERY_BACKENDS, load_encoder
 from embeddings.indexer import TextEncoder, build_index, update_index
+from embeddings.index_folder import damaged
 from embeddings.segments import SegmentData, index_store, live_documents, load_segments
+from embeddings.ann_index import AnnSearch, ExactSearch
 from embeddings.vector_store import StoreSearch, describe, store_record
 from embeddings.lock import writer_lock
 from qa.answers import (
@@ -61,8 +63,7 @@ class KnowledgeBase:
         self._make_encoder = None if self._encoder is not None else encoder
         self._documents = {d.doc_id: d for d in data.documents}
         self._chunks = data.chunks
-        self._matrix = np.ascontiguousarray(data.chunk_vectors, dtype=np.float32)
-        self._vectors = self._vector_search(manifest, data)
+        self._matrix, self._vectors = self._vector_search(manifest, data)
         self._lexical = LexicalIndex(data.terms, k1=manifest["lexical"]["k1"], b=manifest["lexical"]["b"])
         order = {d.doc_id: i for i, d in enumerate(data.documents)}
         self._chunk_doc = np.array([order[c.doc_id] for c in data.chunks], dtype=np.int64)
@@ -72,14 +73,18 @@ class KnowledgeBase:
                                    (data.windows, data.window_offsets))
         self._chunk_words = TermPrior.of_lengths([c.end - c.start for c in data.chunks]).chunk_words
 
-    def _vector_search(self, manifest: dict, data: SegmentData) -> VectorIndex | StoreSearch:
-        """Exact FAISS search over the chunk vectors in memory, or the index's Milvus collection."""
+    def _vector_search(self, manifest: dict, data: SegmentData):
+        """(the chunk vectors, their dense search): exact over the vectors in memory, or the
+        approximate index with an exact scan of what it does not cover, or the index's Milvus
+        collection; these two read the vectors where they lie on disk (memory-mapped)."""
         store = index_store(manifest)
         if store is not None:
-            return StoreSearch(store, data.chunks, {d: r["segment"] for d, r in live_documents(manifest).items()})
-        vectors = VectorIndex(self._matrix.shape[1])
-        vectors.add(self._matrix)
-        return vectors
+            segments = {d: r["segment"] for d, r in live_documents(manifest).items()}
+            return data.chunk_vectors, StoreSearch(store, data.chunks, segments)
+        if manifest.get("vector_index", {}).get("type", "flat") != "flat":
+            return data.chunk_vectors, AnnSearch(self.index_dir, manifest, data.chunk_vectors)
+        matrix = np.ascontiguousarray(data.chunk_vectors, dtype=np.float32)
+        return matrix, ExactSearch(matrix)
 
     @property
     def store(self) -> str:
@@ -188,7 +193,8 @@ class KnowledgeBase:
         """
         index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
         manifest = read_manifest(index_dir)
-        if store is not None and store_record(store, index_dir) != manifest.get("store", {"kind": "faiss"}):
+        have = {k: v for k, v in manifest.get("store", {"kind": "faiss"}).items() if k != "index_type"}
+        if store is not None and store_record(store, index_dir) != have:
             raise IndexMismatchError(
                 f"index at {index_dir} searches its vectors in {describe(manifest.get('store', {}))}, not {store!r}: "
                 f"rebuild it with `groundqa index PATH... --store {store}`")
@@ -203,8 +209,17 @@ class KnowledgeBase:
             encoder = lambda: load_encoder(built_with, backend=query_backend)  # noqa: E731
         else:
             check_encoder(index_dir, manifest, encoder)
-        data, manifest = load_segments(index_dir, manifest)
-        return cls(index_dir, manifest, data, encoder)
+        for attempt in range(3):
+            data, manifest = load_segments(index_dir, manifest)
+            try:
+                return cls(index_dir, manifest, data, encoder)
+            except (OSError, RuntimeError) as exc:  # e.g. its approximate index replaced by a commit since
+                newer = read_manifest(index_dir)
+                if attempt == 2 or newer["index_id"] == manifest["index_id"]:
+                    raise damaged(index_dir, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                                  ) from exc
+                manifest = newer
+        raise AssertionError("unreachable")
 
     @property
     def default_threshold(self) -> float:
@@ -240,6 +255,14 @@ class KnowledgeBase:
         """
         ids, scores, _ = self._rank_chunks(question, k, mode, retrieval, exclude)
         return [self._passage(int(i), float(s), rank) for rank, (i, s) in enumerate(zip(ids[:k], scores[:k]), 1)]
+
+    def search_by_vector(self, vector: np.ndarray, k: int = 5) -> list[Passage]:
+        """The `k` chunks nearest to `vector` (a unit vector of the index's model), best first:
+        dense search alone, through the index's FAISS or Milvus search."""
+        if k < 1:
+            raise QuestionError(f"k must be at least 1, not {k}")
+        scores, ids = self._vectors.search(np.asarray(vector, dtype=np.float32).reshape(-1), k)
+        return [self._passage(int(i), float(s), rank) for rank, (i, s) in enumerate(zip(ids, scores), 1)]
 
     def search_documents(self, question: str, k: int = 10, *, mode: str = "hybrid",
                          retrieval: RetrievalSettings | None = None,

@@ -23,9 +23,10 @@ from embeddings.backends import DEFAULT_BACKEND, load_encoder
 from embeddings.errors import IndexDamagedError
 from embeddings.index_folder import read_checked_manifest
 from embeddings.indexer import BATCH_CHARS, build_index, sentence_mode, update_index
+from embeddings.ann_index import check_type
 from embeddings.lock import writer_lock
 from embeddings.vector_store import FAISS, store_record
-from embeddings.segments import live_documents, merge
+from embeddings.segments import live_documents, merge, refresh_vector_index
 from qa.knowledge_base import default_index_dir
 from qa.retrieval import RetrievalSettings
 
@@ -53,7 +54,7 @@ def index_paths(paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathL
                 chunk_overlap: int = 1, backend: str = DEFAULT_BACKEND, encoder=None, max_bytes: int | None = None,
                 show_progress: bool = True, wait: bool = True, on_wait: Callable[[str], None] | None = None,
                 on_skip: Callable[[str, str], None] | None = None, batch_chars: int = BATCH_CHARS,
-                store: str | None = None) -> IndexReport:
+                store: str | None = None, index_type: str | None = None) -> IndexReport:
     """Bring the index at `index_dir` up to date with the files under `paths` (or build it; a
     damaged index is rebuilt, and `report.damaged` says why).
 
@@ -64,12 +65,16 @@ def index_paths(paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathL
     format is rebuilt. `optimize` merges all segments into one afterwards. `encoder` replaces the
     model on `backend` (tests use a fake). `store` says where chunk vectors are searched
     (`vector_store.STORE_HELP`; None: the index's own, FAISS for a new one); another store than
-    the index's rebuilds it. Raises DocumentError when no usable document remains.
+    the index's rebuilds it. `index_type` is how chunk vectors are searched (`ann_index.INDEX_TYPES`;
+    None: the index's own, "auto" for a new one); changing it re-indexes no file.
+    Raises DocumentError when no usable document remains.
     """
     paths = [Path(p) for p in paths]
     index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
     report = IndexReport()
     wanted = None if store is None else store_record(store, index_dir)
+    if index_type is not None:
+        check_type(index_type)
 
     def skip(path, reason: str) -> None:
         report.skipped.append((str(path), reason))
@@ -79,10 +84,12 @@ def index_paths(paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathL
     files = find_files(paths, skip=skip)
     with writer_lock(index_dir, wait=wait, on_wait=on_wait):
         manifest = None if rebuild else _current(index_dir, model, chunk_size, chunk_overlap, backend, encoder, report)
-        if manifest is not None and wanted is not None and manifest.get("store", {"kind": FAISS}) != wanted:
+        if manifest is not None and _other_store(manifest, wanted, index_type):
             manifest = None
         if wanted is None:  # keep the store of the index being rebuilt or updated
             wanted = _existing_store(index_dir)
+            if wanted is not None:
+                wanted = {k: v for k, v in wanted.items() if k != "index_type"}
         reading = tqdm(files, desc="Indexing", unit="file", disable=not show_progress or not files, leave=False)
         if manifest is None:
             encoder = encoder or load_encoder(model, backend=backend)
@@ -92,7 +99,7 @@ def index_paths(paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathL
                 manifest = build_index(index_dir, documents, encoder=encoder, chunk_size=chunk_size,
                                        chunk_overlap=chunk_overlap, retrieval=RetrievalSettings().to_dict(),
                                        files=table, show_progress=show_progress, batch_chars=batch_chars,
-                                       store=wanted)
+                                       store=wanted, index_type=index_type or "auto")
             except DocumentError:
                 raise DocumentError(f"no usable documents in {', '.join(map(str, paths))}") from None
             report.rebuilt = True
@@ -107,6 +114,7 @@ def index_paths(paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathL
                                     show_progress=show_progress, batch_chars=batch_chars)
         if optimize:
             manifest = merge(index_dir, manifest, [s["name"] for s in manifest["segments"]])
+        manifest = refresh_vector_index(index_dir, manifest, index_type, force=optimize)
         report.counts = dict(manifest["counts"])
         return report
 
@@ -120,7 +128,17 @@ def optimize_index(index_dir: str | os.PathLike | None = None, *, wait: bool = T
         manifest = read_checked_manifest(index_dir)
         before = len(manifest["segments"])
         manifest = merge(index_dir, manifest, [s["name"] for s in manifest["segments"]])
+        manifest = refresh_vector_index(index_dir, manifest, force=True)
         return before, dict(manifest["counts"])
+
+
+def _other_store(manifest: dict, wanted: dict | None, index_type: str | None) -> bool:
+    """Whether the index must be rebuilt for the store `wanted`, or for `index_type` in its Milvus
+    collection (a FAISS index changes its type without re-encoding)."""
+    have = manifest.get("store", {"kind": FAISS})
+    if wanted is not None and {k: v for k, v in have.items() if k != "index_type"} != wanted:
+        return True
+    return have["kind"] != FAISS and index_type is not None and have.get("index_type") != index_type
 
 
 def _existing_store(index_dir: Path) -> dict | None:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from embeddings.backends import DEFAULT_BACKEND, ENCODER_BACKENDS
+from embeddings.ann_index import AUTO_CHUNKS, INDEX_TYPES
 from embeddings.vector_store import STORE_HELP
 from qa.errors import GroundQAError
 from qa.retrieval import FUSIONS, MODES
@@ -89,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="most word pieces per chunk (capped by the model's input; default 200)")
     p.add_argument("--chunk-overlap", type=int, default=1, metavar="SENTENCES",
                    help="sentences shared by consecutive chunks (default 1)")
+    p.add_argument("--index-type", choices=INDEX_TYPES, default=None,
+                   help=f"how chunk vectors are searched: exact (flat), HNSW graph or IVF-PQ; auto (for a new index) "
+                        f"is flat below {AUTO_CHUNKS:,} chunks, hnsw from there; default: the index's own. "
+                        "Changing it re-encodes nothing")
     p.add_argument("--store", default=None, metavar="STORE",
                    help=f"where chunk vectors are searched: {STORE_HELP}; default: the index's own, faiss for "
                         "a new one; another store than the index's rebuilds it")
@@ -188,7 +193,8 @@ def _index(args) -> int:
                          model=args.model, chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap,
                          backend=args.encoder, max_bytes=int(args.max_file_mb * 1e6), show_progress=_progress(args),
                          wait=not args.no_wait, on_wait=say,
-                         on_skip=lambda path, reason: say(f"skipped {path}: {reason}"), store=args.store)
+                         on_skip=lambda path, reason: say(f"skipped {path}: {reason}"), store=args.store,
+                         index_type=args.index_type)
     if report.damaged:
         say(report.damaged.split(": rebuild it")[0] + "; it was rebuilt")
     counts = report.counts

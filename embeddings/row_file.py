@@ -1,0 +1,85 @@
+"""Rows of a .npy file read on demand with positioned reads, not memory-mapped.
+
+A question reads a few hundred scattered rows (candidate sentences, their windows). Through a
+memory map each row's page fault maps its neighbours too (the kernel's fault-around), and a
+served index's resident memory grows by megabytes per question until it holds most of the
+files. Reading just the rows keeps resident memory to what the process itself allocates.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from numpy.lib import format as npy_format
+
+
+class RowFile:
+    """A 2-D (or 1-D) .npy file, read by row, slice, list of rows or mask; whole with `np.asarray`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        with open(self.path, "rb") as f:
+            version = npy_format.read_magic(f)
+            read_header = (npy_format.read_array_header_1_0 if version == (1, 0)
+                           else npy_format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(f)
+            self._offset = f.tell()
+        if fortran:
+            raise ValueError(f"{self.path} is stored in Fortran order")
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self._row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def _read(self, start: int, stop: int) -> np.ndarray:
+        n = max(0, stop - start)
+        out = np.empty((n,) + self.shape[1:], dtype=self.dtype)
+        if n:
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                view, done = memoryview(out.reshape(-1).view(np.uint8)), 0
+                while done < len(view):
+                    got = os.preadv(fd, [view[done:]], self._offset + start * self._row_bytes + done)
+                    if got <= 0:
+                        raise OSError(f"{self.path} is shorter than its header says")
+                    done += got
+            finally:
+                os.close(fd)
+        return out
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            rows = self._read(start, stop)
+            return rows if step == 1 else rows[::step]
+        if isinstance(key, (int, np.integer)):
+            row = int(key) + (len(self) if key < 0 else 0)
+            if not 0 <= row < len(self):
+                raise IndexError(f"row {key} out of range for {len(self)} rows")
+            return self._read(row, row + 1)[0]
+        rows = np.asarray(key)
+        rows = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64).reshape(-1)
+        out = np.empty((len(rows),) + self.shape[1:], dtype=self.dtype)
+        if not len(rows):
+            return out
+        order = np.argsort(rows, kind="stable")
+        ordered = rows[order]
+        # Runs of consecutive rows are read in one call each.
+        breaks = np.flatnonzero(np.diff(ordered) > 1) + 1
+        for run in np.split(np.arange(len(ordered)), breaks):
+            first, last = int(ordered[run[0]]), int(ordered[run[-1]])
+            block = self._read(first, last + 1)
+            out[order[run]] = block[ordered[run] - first]
+        return out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        whole = self._read(0, len(self))
+        return whole if dtype is None else whole.astype(dtype)

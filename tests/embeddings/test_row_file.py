@@ -1,0 +1,41 @@
+"""`RowFile` reads a .npy file's rows with positioned reads: the same values as numpy's own loader."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from embeddings.row_blocks import RowBlocks
+from embeddings.row_file import RowFile
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int64])
+def test_rows_read_as_numpy_reads_them(tmp_path, dtype):
+    array = np.random.default_rng(0).standard_normal((57, 6)).astype(dtype)
+    np.save(tmp_path / "a.npy", array)
+    rows = RowFile(tmp_path / "a.npy")
+    assert rows.shape == array.shape and rows.dtype == array.dtype and len(rows) == 57
+    np.testing.assert_array_equal(rows[0], array[0])
+    np.testing.assert_array_equal(rows[-1], array[-1])
+    np.testing.assert_array_equal(rows[5:9], array[5:9])
+    np.testing.assert_array_equal(rows[50:99], array[50:])
+    picks = [40, 3, 4, 5, 3, 56, 0]  # unsorted, repeated, with a run
+    np.testing.assert_array_equal(rows[picks], array[picks])
+    mask = np.arange(57) % 3 == 0
+    np.testing.assert_array_equal(rows[mask], array[mask])
+    np.testing.assert_array_equal(np.asarray(rows), array)
+    assert rows[[]].shape == (0, 6)
+    with pytest.raises(IndexError):
+        rows[57]
+    blocks = RowBlocks([rows, RowFile(tmp_path / "a.npy")])
+    np.testing.assert_array_equal(blocks[[1, 60, 113]], np.vstack([array, array])[[1, 60, 113]])
+    query = np.ones(6, dtype=np.float32)
+    np.testing.assert_allclose(blocks @ query, np.vstack([array, array]).astype(np.float32) @ query, rtol=1e-5)
+
+
+def test_a_truncated_file_is_an_error_not_zeros(tmp_path):
+    np.save(tmp_path / "a.npy", np.ones((100, 4), dtype=np.float32))
+    data = (tmp_path / "a.npy").read_bytes()
+    (tmp_path / "a.npy").write_bytes(data[:-80])
+    with pytest.raises(OSError):
+        RowFile(tmp_path / "a.npy")[90:100]
