@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
-from embeddings.errors import ModelNotFoundError
+from pathlib import Path
+
+from embeddings.errors import IndexMismatchError, ModelNotFoundError
 
 ENCODER_BACKENDS = ("onnx", "torch")
 DEFAULT_BACKEND = "onnx"
@@ -39,3 +41,16 @@ def backend_of(encoder) -> str:
     if type(encoder).__name__ == "Encoder":
         return "torch"
     return getattr(encoder, "backend", type(encoder).__name__)
+
+
+def check_encoder(index_dir: Path, manifest: dict, encoder) -> None:
+    """Refuse an encoder whose vectors are not the index's."""
+    built_with = manifest["model"]["name"]
+    if encoder.name != built_with:
+        raise IndexMismatchError(
+            f"index at {index_dir} was built with model {built_with!r} but the encoder is "
+            f"{encoder.name!r}: rebuild the index with that model")
+    if encoder.dimension != manifest["model"]["dimension"]:
+        raise IndexMismatchError(
+            f"index at {index_dir} holds {manifest['model']['dimension']}-dimensional vectors but "
+            f"the model gives {encoder.dimension}: rebuild it with `groundqa index`")

@@ -11,12 +11,12 @@ import numpy as np
 
 from corpus import Chunk, ChunkingSettings, Document, load_documents, scoring_text
 from embeddings import IndexMismatchError, LexicalIndex, TermPrior, model_name, read_manifest
-from embeddings.backends import DEFAULT_BACKEND, QUERY_BACKENDS, load_encoder
+from embeddings.backends import DEFAULT_BACKEND, QUERY_BACKENDS, check_encoder, load_encoder
 from embeddings.indexer import TextEncoder, build_index, update_index
 from embeddings.index_folder import damaged
-from embeddings.segments import SegmentData, index_store, live_documents, load_segments
-from embeddings.ann_index import AnnSearch, ExactSearch
-from embeddings.vector_store import StoreSearch, describe, store_record
+from embeddings.segments import SegmentData, load_segments
+from embeddings.dense_search import open_dense_search
+from embeddings.vector_store import describe, store_record
 from embeddings.lock import writer_lock
 from qa.answers import (
     FEATURES, Answer, AnswerModel, Candidate, Quote, default_answer_model, distinct_best, line_span,
@@ -29,19 +29,6 @@ from qa.retrieval import MODES, RetrievalSettings, best_per_group, rank_chunks
 from qa.sentence_table import Sentences
 
 DEFAULT_INDEX_DIR = ".groundqa"
-
-
-def check_encoder(index_dir: Path, manifest: dict, encoder: TextEncoder) -> None:
-    """Refuse an encoder whose vectors are not the index's."""
-    built_with = manifest["model"]["name"]
-    if encoder.name != built_with:
-        raise IndexMismatchError(
-            f"index at {index_dir} was built with model {built_with!r} but the encoder is "
-            f"{encoder.name!r}: rebuild the index with that model")
-    if encoder.dimension != manifest["model"]["dimension"]:
-        raise IndexMismatchError(
-            f"index at {index_dir} holds {manifest['model']['dimension']}-dimensional vectors but "
-            f"the model gives {encoder.dimension}: rebuild it with `groundqa index`")
 
 
 def default_index_dir() -> Path:
@@ -63,7 +50,7 @@ class KnowledgeBase:
         self._make_encoder = None if self._encoder is not None else encoder
         self._documents = {d.doc_id: d for d in data.documents}
         self._chunks = data.chunks
-        self._matrix, self._vectors = self._vector_search(manifest, data)
+        self._matrix, self._vectors = open_dense_search(self.index_dir, manifest, data)
         self._lexical = LexicalIndex(data.terms, k1=manifest["lexical"]["k1"], b=manifest["lexical"]["b"])
         order = {d.doc_id: i for i, d in enumerate(data.documents)}
         self._chunk_doc = np.array([order[c.doc_id] for c in data.chunks], dtype=np.int64)
@@ -72,19 +59,6 @@ class KnowledgeBase:
         self.sentences = Sentences(self._documents, data.chunks, self._matrix, data.sentence_vectors,
                                    (data.windows, data.window_offsets))
         self._chunk_words = TermPrior.of_lengths([c.end - c.start for c in data.chunks]).chunk_words
-
-    def _vector_search(self, manifest: dict, data: SegmentData):
-        """(the chunk vectors, their dense search): exact over the vectors in memory, or the
-        approximate index with an exact scan of what it does not cover, or the index's Milvus
-        collection; these two read the vectors where they lie on disk (memory-mapped)."""
-        store = index_store(manifest)
-        if store is not None:
-            segments = {d: r["segment"] for d, r in live_documents(manifest).items()}
-            return data.chunk_vectors, StoreSearch(store, data.chunks, segments)
-        if manifest.get("vector_index", {}).get("type", "flat") != "flat":
-            return data.chunk_vectors, AnnSearch(self.index_dir, manifest, data.chunk_vectors)
-        matrix = np.ascontiguousarray(data.chunk_vectors, dtype=np.float32)
-        return matrix, ExactSearch(matrix)
 
     @property
     def store(self) -> str:
