@@ -67,9 +67,10 @@ def soak(index: Path, *, clients: int, seconds: float, upload_every: float, work
     shutil.copytree(index, work / "index")
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    log = open(work / "server.log", "w")
     server = subprocess.Popen([sys.executable, "-m", "ui.cli", "serve", "--index", str(work / "index"),
-                               "--port", str(port)], cwd=work, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               "--port", str(port)], cwd=work, env={**env, "GROUNDQA_DEBUG": "1"},
+                              stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"
     questions = [json.loads(line)["question"] for line in open(QUESTIONS, encoding="utf-8") if line.strip()]
     try:
@@ -138,6 +139,7 @@ def soak(index: Path, *, clients: int, seconds: float, upload_every: float, work
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+        log.close()
     ms = np.array(latencies) * 1000
     half = [r for t, r in samples if t >= seconds / 2]
     return {"clients": clients, "seconds": seconds, "asks": len(latencies), "errors": len(errors),
@@ -146,7 +148,8 @@ def soak(index: Path, *, clients: int, seconds: float, upload_every: float, work
             "ask_p95_ms": round(float(np.percentile(ms, 95)), 1) if len(ms) else None,
             "rss_start_mb": round(rss_start), "rss_peak_mb": round(max([r for _, r in samples] + [rss_end])),
             "rss_end_mb": round(rss_end), "rss_growth_mb": round(max(half) - min(half)) if half else 0,
-            "first_errors": errors[:3]}
+            "first_errors": errors[:3],
+            "server_log_tail": (work / "server.log").read_text(errors="replace")[-3000:] if errors else ""}
 
 
 def main() -> int:

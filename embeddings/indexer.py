@@ -214,7 +214,7 @@ def build_index(index_dir: Path, documents: Iterable[Document], *, encoder: Text
         manifest["store"] = dict(store or {"kind": FAISS})
         if manifest["store"]["kind"] != FAISS:
             manifest["store"]["index_type"] = index_type
-        external = index_store(manifest)
+        external = index_store(manifest, create=True)
         if external is not None:  # a rebuild starts the collection over (another model may have made it)
             external.drop()
         manifest = refresh_vector_index(tmp, commit(tmp, manifest, records, dict(files or {})), index_type)

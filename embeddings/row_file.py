@@ -4,11 +4,15 @@ A question reads a few hundred scattered rows (candidate sentences, their window
 memory map each row's page fault maps its neighbours too (the kernel's fault-around), and a
 served index's resident memory grows by megabytes per question until it holds most of the
 files. Reading just the rows keeps resident memory to what the process itself allocates.
+The file is opened once, when the segment is opened, and read through that descriptor: a merge
+that removes the segment's folder later leaves an index opened before it answering, as a memory
+map would.
 """
 
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +35,8 @@ class RowFile:
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
         self._row_bytes = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        self._fd = os.open(self.path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self._fd)
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -43,16 +49,12 @@ class RowFile:
         n = max(0, stop - start)
         out = np.empty((n,) + self.shape[1:], dtype=self.dtype)
         if n:
-            fd = os.open(self.path, os.O_RDONLY)
-            try:
-                view, done = memoryview(out.reshape(-1).view(np.uint8)), 0
-                while done < len(view):
-                    got = os.preadv(fd, [view[done:]], self._offset + start * self._row_bytes + done)
-                    if got <= 0:
-                        raise OSError(f"{self.path} is shorter than its header says")
-                    done += got
-            finally:
-                os.close(fd)
+            view, done = memoryview(out.reshape(-1).view(np.uint8)), 0
+            while done < len(view):
+                got = os.preadv(self._fd, [view[done:]], self._offset + start * self._row_bytes + done)
+                if got <= 0:
+                    raise OSError(f"{self.path} is shorter than its header says")
+                done += got
         return out
 
     def __getitem__(self, key):

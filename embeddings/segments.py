@@ -176,6 +176,7 @@ def load_segments(index_dir: Path, manifest: dict) -> tuple[SegmentData, dict]:
     A writer may commit (and remove merged segments) while this reads: then the newer manifest is read.
     """
     index_dir = Path(index_dir)
+    _room_for_files(3 * len(manifest["segments"]) + 256)
     for attempt in range(3):
         try:
             verify_files(index_dir, manifest)
@@ -193,6 +194,16 @@ def load_segments(index_dir: Path, manifest: dict) -> tuple[SegmentData, dict]:
         _check_counts(index_dir, manifest, data)
         return data, manifest
     raise AssertionError("unreachable")
+
+
+def _room_for_files(needed: int) -> None:
+    """Raise this process's open-file limit toward `needed` (each segment keeps three vector
+    files open), within the hard limit the system allows."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed if hard == resource.RLIM_INFINITY else min(needed, hard), hard))
 
 
 def _check_counts(index_dir: Path, manifest: dict, data: SegmentData) -> None:
@@ -264,13 +275,14 @@ def commit(index_dir: Path, manifest: dict, segments: list[dict], files: dict[st
     return new
 
 
-def index_store(manifest: dict) -> MilvusStore | None:
-    """The Milvus store the manifest names (its collection made if missing), or None for FAISS."""
+def index_store(manifest: dict, *, create: bool = False) -> MilvusStore | None:
+    """The Milvus store the manifest names, or None for FAISS. Writers `create` its collection
+    when missing; for a reader a missing collection is an error."""
     record = manifest.get("store", {"kind": FAISS})
     if record["kind"] == FAISS:
         return None
     store = MilvusStore(record, manifest["model"]["dimension"])
-    store.ensure_collection()
+    store.ensure_collection(create=create)
     return store
 
 
@@ -278,7 +290,7 @@ def sync_store(index_dir: Path, manifest: dict, *, delete: bool) -> None:
     """Make an external vector store hold the live chunks of `manifest`'s segments: insert every
     segment it lacks; with `delete`, also remove rows of unlisted segments and deleted documents.
     Idempotent, so a writer killed half-way leaves nothing the next commit does not mend."""
-    store = index_store(manifest)
+    store = index_store(manifest, create=True)
     if store is None:
         return
     if delete:

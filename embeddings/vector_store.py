@@ -85,9 +85,9 @@ def _client(uri: str, timeout: float):
                          "pip install pymilvus milvus-lite") from exc
     import logging
 
-    # pymilvus logs each failed call with its traceback, and Milvus Lite's gRPC server the calls it
+    # pymilvus and Milvus Lite log each failure with its traceback, and Lite's gRPC server the calls it
     # does not implement (pymilvus falls back); our one line says what failed instead.
-    for name in ("pymilvus", "grpc._server"):
+    for name in ("pymilvus", "grpc._server", "milvus_lite"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         return MilvusClient(uri, timeout=timeout)
@@ -139,12 +139,15 @@ class MilvusStore:
         except Exception as exc:  # noqa: BLE001 - one clear line for every client or server error
             raise StoreError(f"{what} failed on {describe(self.record)}: {_one_line(exc)}") from exc
 
-    def ensure_collection(self) -> None:
-        """Create the collection when it is missing (auto ids, the row's key fields and its vector,
-        indexed as `milvus_index` says), and load it for search."""
+    def ensure_collection(self, *, create: bool = True) -> None:
+        """Load the collection for search; when it is missing, create it (auto ids, the row's key
+        fields and its vector, indexed as `milvus_index` says), or with `create=False` refuse."""
         if self._call("checking the collection", "has_collection", self.collection):
             self._call("loading the collection", "load_collection", self.collection)
             return
+        if not create:
+            raise StoreError(f"{describe(self.record)} does not exist (dropped, or another server?): rebuild "
+                             f"the index with `groundqa index PATH... --rebuild`")
         from pymilvus import DataType
 
         schema = self._client.create_schema(auto_id=True, enable_dynamic_field=False)

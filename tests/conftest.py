@@ -48,6 +48,17 @@ class FakeEncoder:
         return self.encode([text])[0]
 
 
+class CountingEncoder(FakeEncoder):
+    """The fake encoder, counting the texts it was asked to encode."""
+
+    def __init__(self) -> None:
+        self.encoded = 0
+
+    def encode(self, texts, *, show_progress: bool = False):
+        self.encoded += len(texts)
+        return super().encode(texts)
+
+
 @pytest.fixture
 def fake_encoder() -> FakeEncoder:
     return FakeEncoder()

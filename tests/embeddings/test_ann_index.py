@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import FakeEncoder, write
+from conftest import CountingEncoder, FakeEncoder, write
 from embeddings import ann_index
 from embeddings.errors import IndexDamagedError
 from embeddings.index_folder import read_manifest
@@ -17,14 +17,6 @@ from qa.updating import index_paths
 WORDS = ("river bee ferry market otter bridge mill creek honey snow spring blue green seven noon harbour "
          "lantern orchard quarry meadow barley forge cellar thatch").split()
 
-
-class CountingEncoder(FakeEncoder):
-    def __init__(self) -> None:
-        self.encoded = 0
-
-    def encode(self, texts, *, show_progress: bool = False):
-        self.encoded += len(texts)
-        return super().encode(texts)
 
 
 def _corpus(folder, n=60, seed=0):

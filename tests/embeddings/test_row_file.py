@@ -39,3 +39,12 @@ def test_a_truncated_file_is_an_error_not_zeros(tmp_path):
     (tmp_path / "a.npy").write_bytes(data[:-80])
     with pytest.raises(OSError):
         RowFile(tmp_path / "a.npy")[90:100]
+
+
+def test_rows_stay_readable_after_the_file_is_removed(tmp_path):
+    """A merge removes old segment folders while an index opened before it still answers."""
+    array = np.arange(40, dtype=np.float32).reshape(10, 4)
+    np.save(tmp_path / "a.npy", array)
+    rows = RowFile(tmp_path / "a.npy")
+    (tmp_path / "a.npy").unlink()
+    np.testing.assert_array_equal(rows[[2, 7]], array[[2, 7]])

@@ -154,3 +154,15 @@ def test_unreachable_server_is_one_line_within_seconds(tmp_path):
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach Milvus at http://127.0.0.1:9" in lines[0], run.stderr
     assert not (tmp_path / "idx").exists()
+
+
+def test_a_dropped_collection_is_one_line_naming_the_rebuild(tmp_path):
+    docs = _folder(tmp_path)
+    folder = tmp_path / "idx"
+    index_paths([docs], index_dir=folder, encoder=FakeEncoder(), store=f"milvus-lite:{tmp_path / 'kb.db'}",
+                show_progress=False)
+    index_store(read_manifest(folder)).drop()
+    with pytest.raises(StoreError, match="does not exist .*--rebuild"):
+        KnowledgeBase.open(folder, encoder=FakeEncoder())
+    report = index_paths([docs], index_dir=folder, encoder=FakeEncoder(), rebuild=True, show_progress=False)
+    assert report.rebuilt and KnowledgeBase.open(folder, encoder=FakeEncoder()).search("ferry", k=1, mode="dense")

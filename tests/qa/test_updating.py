@@ -7,7 +7,7 @@ import os
 import random
 
 
-from conftest import FakeEncoder, write
+from conftest import CountingEncoder, FakeEncoder, write
 from qa import KnowledgeBase
 from qa.updating import index_paths as run_index
 
@@ -31,16 +31,6 @@ def _note(rng: random.Random, n: int) -> str:
     return " ".join(f"In {rng.choice(PLACES)} {rng.randint(2, 999)}, {fact[0].lower()}{fact[1:]}"
                     for fact in rng.sample(FACTS, n))
 
-
-class CountingEncoder(FakeEncoder):
-    """The fake encoder, counting the texts it was asked to encode."""
-
-    def __init__(self) -> None:
-        self.encoded = 0
-
-    def encode(self, texts, *, show_progress: bool = False):
-        self.encoded += len(texts)
-        return super().encode(texts)
 
 
 def _answers(kb):
