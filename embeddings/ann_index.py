@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embeddings.errors import GroundQAError
+from embeddings.errors import IndexTypeError
 from embeddings.index_folder import SEGMENTS, file_checksum
 
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivfpq")
@@ -35,10 +35,6 @@ IVF_MIN_CHUNKS = 10_000  # fewer cannot train 256 codes per sub-vector (and need
 STALE_SHARE = 0.1
 TAIL_ROWS = 20_000
 CHUNK_VECTORS = "chunks.npy"
-
-
-class IndexTypeError(GroundQAError):
-    """An index type that groundqa does not know."""
 
 
 def check_type(requested: str) -> str:

@@ -29,3 +29,7 @@ class IndexDamagedError(IndexError_):
 
 class StoreError(GroundQAError):
     """The external vector store (Milvus) is unreachable, refuses a call, or is not installed."""
+
+
+class IndexTypeError(GroundQAError):
+    """A dense-search index type that groundqa does not know, or one the index is too small for."""

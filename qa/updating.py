@@ -66,7 +66,7 @@ def index_paths(paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathL
     model on `backend` (tests use a fake). `store` says where chunk vectors are searched
     (`vector_store.STORE_HELP`; None: the index's own, FAISS for a new one); another store than
     the index's rebuilds it. `index_type` is how chunk vectors are searched (`ann_index.INDEX_TYPES`;
-    None: the index's own, "auto" for a new one); changing it re-indexes no file.
+    None: the index's own, "auto" for a new one); on FAISS changing it re-indexes no file (a Milvus collection is rebuilt).
     Raises DocumentError when no usable document remains.
     """
     paths = [Path(p) for p in paths]

@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index-type", choices=INDEX_TYPES, default=None,
                    help=f"how chunk vectors are searched: exact (flat), HNSW graph or IVF-PQ; auto (for a new index) "
                         f"is flat below {AUTO_CHUNKS:,} chunks, hnsw from there; default: the index's own. "
-                        "Changing it re-encodes nothing")
+                        "On FAISS changing it re-encodes nothing; a Milvus collection is rebuilt")
     p.add_argument("--store", default=None, metavar="STORE",
                    help=f"where chunk vectors are searched: {STORE_HELP}; default: the index's own, faiss for "
                         "a new one; another store than the index's rebuilds it")
