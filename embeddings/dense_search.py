@@ -4,6 +4,7 @@ approximate FAISS index (`embeddings.ann_index`), or its Milvus collection (`emb
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -12,7 +13,17 @@ from embeddings.segments import SegmentData, index_store, live_documents
 from embeddings.vector_store import StoreSearch
 
 
-def open_dense_search(index_dir: Path, manifest: dict, data: SegmentData):
+class DenseSearch(Protocol):
+    """What `KnowledgeBase` sees of every back end: the live chunks' count, and their `k` nearest
+    to a query vector as (inner products, chunk rows), best first, equal scores by row.
+    Writing is each back end's part of a commit (`segments.refresh_vector_index`, `segments.sync_store`)."""
+
+    def __len__(self) -> int: ...
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def open_dense_search(index_dir: Path, manifest: dict, data: SegmentData) -> tuple[np.ndarray, DenseSearch]:
     """(the chunk vectors, their dense search), both read by chunk row. The approximate index and
     Milvus read the vectors where they lie on disk; an exact scan holds them in memory."""
     store = index_store(manifest)
