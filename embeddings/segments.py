@@ -115,17 +115,22 @@ def sentence_table(chunks: Sequence[Chunk]) -> tuple[list[tuple[str, int, int]],
 
     Overlapping chunks share sentences; each sentence gets one row (and one vector).
     """
-    rows: dict[tuple[str, int, int], int] = {}
+    spans: list[tuple[str, int, int]] = []
     per_chunk = []
+    rows: dict[tuple[int, int], int] = {}  # of the current document: a document's chunks are consecutive
+    doc_id = None
     for chunk in chunks:
+        if chunk.doc_id != doc_id:
+            doc_id, rows = chunk.doc_id, {}
         mine = []
         for start, end in chunk.sentences:
-            key = (chunk.doc_id, start, end)
-            if key not in rows:
-                rows[key] = len(rows)
-            mine.append(rows[key])
+            row = rows.get((start, end))
+            if row is None:
+                row = rows[(start, end)] = len(spans)
+                spans.append((doc_id, start, end))
+            mine.append(row)
         per_chunk.append(mine)
-    return list(rows), per_chunk
+    return spans, per_chunk
 
 
 # ----- on disk --------------------------------------------------------------------------------
