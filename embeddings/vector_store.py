@@ -59,7 +59,7 @@ def milvus_index(index_type: str, *, lite: bool) -> tuple[str, dict]:
     for auto on Milvus Lite, a one-machine file), HNSW and IVF-PQ as FAISS builds them, and
     Milvus' own choice (AUTOINDEX) for auto on a server."""
     if index_type == "hnsw":
-        return "HNSW", {"M": 32, "efConstruction": 80}
+        return "HNSW", {"M": 48, "efConstruction": 160}
     if index_type == "ivfpq":
         return "IVF_PQ", {"nlist": 1024, "m": 48, "nbits": 8}
     if index_type == "auto" and not lite:
@@ -190,7 +190,7 @@ class MilvusStore:
     def search(self, query: np.ndarray, k: int) -> list[Hit]:
         if k <= 0:
             return []
-        params = {"ef": max(64, 2 * int(k))} if self._kind == "HNSW" else {"nprobe": 32} if self._kind == "IVF_PQ" else {}
+        params = {"ef": max(768, 4 * int(k))} if self._kind == "HNSW" else {"nprobe": 32} if self._kind == "IVF_PQ" else {}
         found = self._call("searching", "search", self.collection,
                            data=[np.asarray(query, dtype=np.float32).tolist()], limit=int(k),
                            output_fields=["segment", "doc_id", "chunk"],
