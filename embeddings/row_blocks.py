@@ -38,11 +38,18 @@ class RowBlocks:
             return self.blocks[b][row - self.starts[b]]
         rows = np.asarray(key)
         rows = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64)
-        which = np.searchsorted(self.starts, rows, side="right") - 1
         out = np.empty((len(rows),) + self.shape[1:], dtype=self.dtype)
-        for b in np.unique(which):
-            mine = which == b
-            out[mine] = self.blocks[b][rows[mine] - self.starts[b]]
+        order = np.argsort(rows, kind="stable")
+        which = np.searchsorted(self.starts, rows[order], side="right") - 1
+        cuts = np.flatnonzero(np.diff(which)) + 1
+        # One read per block the rows fall in (a question's few dozen rows over hundreds of segments).
+        for first, last in zip(np.concatenate([[0], cuts]).tolist(), np.concatenate([cuts, [len(rows)]]).tolist()):
+            if first == last:
+                continue
+            mine = order[first:last]
+            b = int(which[first])
+            local = rows[mine] - self.starts[b]
+            out[mine] = self.blocks[b][int(local[0])] if len(mine) == 1 else self.blocks[b][local]
         return out
 
     def __matmul__(self, other: np.ndarray) -> np.ndarray:
