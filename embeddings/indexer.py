@@ -215,8 +215,8 @@ def build_index(index_dir: Path, documents: Iterable[Document], *, encoder: Text
         if manifest["store"]["kind"] != FAISS:
             manifest["store"]["index_type"] = index_type
         external = index_store(manifest, create=True)
-        if external is not None:  # a rebuild starts the collection over (another model may have made it)
-            external.drop()
+        if external is not None:  # a rebuild starts the collection's rows over; a collection made by hand stays
+            external.clear()
         manifest = refresh_vector_index(tmp, commit(tmp, manifest, records, dict(files or {})), index_type)
     return manifest
 

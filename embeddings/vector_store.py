@@ -198,6 +198,10 @@ class MilvusStore:
         return [Hit(h["entity"]["segment"], h["entity"]["doc_id"], int(h["entity"]["chunk"]), float(h["distance"]))
                 for h in found[0]]
 
+    def clear(self) -> None:
+        """Delete every row, keeping the collection (its schema, index and shards) as it is."""
+        self._call("deleting vectors", "delete", self.collection, filter='segment != ""')
+
     def drop(self) -> None:
         if self._call("checking the collection", "has_collection", self.collection):
             self._call("dropping the collection", "drop_collection", self.collection)
