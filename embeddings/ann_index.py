@@ -18,6 +18,8 @@ import numpy as np
 
 from embeddings.errors import IndexTypeError
 from embeddings.index_folder import SEGMENTS, file_checksum
+from embeddings.segments import CHUNK_VECTORS, commit, live_counts
+from embeddings.vector_store import FAISS
 
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivfpq")
 # `auto` uses HNSW from this many chunks on; exact search below (a flat scan of 200k takes ~15 ms here).
@@ -36,7 +38,6 @@ IVF_MIN_CHUNKS = 10_000  # fewer cannot train 256 codes per sub-vector (and need
 # Rebuild the approximate index when the tail or the deleted rows pass this share of it (or TAIL_ROWS).
 STALE_SHARE = 0.1
 TAIL_ROWS = 20_000
-CHUNK_VECTORS = "chunks.npy"
 
 
 def check_type(requested: str) -> str:
@@ -74,8 +75,7 @@ def needs_rebuild(manifest: dict) -> bool:
 
 
 def _live_rows(segment: dict) -> int:
-    deleted = set(segment["deleted"])
-    return sum(info["chunks"] for doc, info in segment["documents"].items() if doc not in deleted)
+    return live_counts([segment])["chunks"]
 
 
 def build(index_dir: Path, manifest: dict, requested: str) -> dict:
@@ -213,3 +213,22 @@ def _file_to_live(segment: dict, offset: int) -> np.ndarray:
             out.append(np.arange(row, row + n, dtype=np.int64))
             row += n
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def refresh_vector_index(index_dir: Path, manifest: dict, requested: str | None = None, *,
+                         force: bool = False) -> dict:
+    """After a commit: (re)build the approximate vector index when the type `requested` (default:
+    the index's own, "auto" at first) wants one and it is missing, stale or of another type, or
+    when `force`; commit its record. An index searched in Milvus has none (Milvus indexes itself)."""
+    record = manifest.get("vector_index", {"requested": "auto", "type": "flat"})
+    requested = check_type(requested or record.get("requested", "auto"))
+    if manifest.get("store", {"kind": FAISS})["kind"] != FAISS:
+        return manifest  # Milvus indexes its collection as the store record says
+    wanted = {**manifest, "vector_index": {**record, "requested": requested}}
+    if not needs_rebuild(wanted) and not (force and record.get("type", "flat") != "flat"):
+        if record.get("requested", "auto") == requested:
+            return manifest
+        new = {**record, "requested": requested}
+    else:
+        new = build(Path(index_dir), manifest, requested)
+    return commit(index_dir, {**manifest, "vector_index": new}, manifest["segments"], manifest.get("files", {}))

@@ -16,7 +16,7 @@ from embeddings.vector_store import StoreSearch
 class DenseSearch(Protocol):
     """What `KnowledgeBase` sees of every back end: the live chunks' count, and their `k` nearest
     to a query vector as (inner products, chunk rows), best first, equal scores by row.
-    Writing is each back end's part of a commit (`segments.refresh_vector_index`, `segments.sync_store`)."""
+    Writing is each back end's part of a commit (`ann_index.refresh_vector_index`, `segments.sync_store`)."""
 
     def __len__(self) -> int: ...
 

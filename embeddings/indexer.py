@@ -16,9 +16,10 @@ from embeddings.errors import IndexMismatchError
 from embeddings.index_folder import SEGMENTS, atomic_folder, new_manifest
 from embeddings.lexical_index import B, K1, TermCounts
 from embeddings.segments import (
-    SegmentData, commit, index_store, merge_small, pack_windows, refresh_vector_index, remove_unlisted, sentence_table,
-    with_deletions, write_segment,
+    SegmentData, commit, index_store, merge_small, pack_windows, remove_unlisted, sentence_table, with_deletions,
+    write_segment,
 )
+from embeddings.ann_index import refresh_vector_index
 from embeddings.vector_store import FAISS
 
 # A title longer than this many word pieces is left out of the text a chunk is embedded with.

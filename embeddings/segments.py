@@ -31,7 +31,6 @@ from embeddings.index_folder import (
 from embeddings.lexical_index import TermCounts
 from embeddings.row_blocks import RowBlocks
 from embeddings.row_file import RowFile
-from embeddings import ann_index
 from embeddings.vector_store import FAISS, MilvusStore
 
 CHUNK_VECTORS = "chunks.npy"
@@ -357,21 +356,3 @@ def merge_small(index_dir: Path, manifest: dict) -> dict:
     small = [s["name"] for s in manifest["segments"] if live_counts([s])["chunks"] < SMALL_CHUNKS]
     return merge(index_dir, manifest, small) if len(small) > MAX_SEGMENTS else manifest
 
-
-def refresh_vector_index(index_dir: Path, manifest: dict, requested: str | None = None, *,
-                         force: bool = False) -> dict:
-    """After a commit: (re)build the approximate vector index when the type `requested` (default:
-    the index's own, "auto" at first) wants one and it is missing, stale or of another type, or
-    when `force`; commit its record. An index searched in Milvus has none (Milvus indexes itself)."""
-    record = manifest.get("vector_index", {"requested": "auto", "type": "flat"})
-    requested = ann_index.check_type(requested or record.get("requested", "auto"))
-    if manifest.get("store", {"kind": FAISS})["kind"] != FAISS:
-        return manifest  # Milvus indexes its collection as the store record says
-    wanted = {**manifest, "vector_index": {**record, "requested": requested}}
-    if not ann_index.needs_rebuild(wanted) and not (force and record.get("type", "flat") != "flat"):
-        if record.get("requested", "auto") == requested:
-            return manifest
-        new = {**record, "requested": requested}
-    else:
-        new = ann_index.build(Path(index_dir), manifest, requested)
-    return commit(index_dir, {**manifest, "vector_index": new}, manifest["segments"], manifest.get("files", {}))

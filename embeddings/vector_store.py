@@ -54,6 +54,12 @@ def store_record(spec: str | None, index_dir: Path) -> dict:
             "collection": match["collection"]}
 
 
+def location(record: dict | None) -> dict:
+    """Where a store record points (kind, uri, collection), without how its collection is indexed:
+    what `store_record` gives, and what a change of store compares."""
+    return {k: v for k, v in (record or {"kind": FAISS}).items() if k != "index_type"}
+
+
 def milvus_index(index_type: str, *, lite: bool) -> tuple[str, dict]:
     """Milvus' index type and build parameters for groundqa's `--index-type`: exact for flat (and
     for auto on Milvus Lite, a one-machine file), HNSW and IVF-PQ as FAISS builds them, and

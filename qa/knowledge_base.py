@@ -16,7 +16,7 @@ from embeddings.indexer import TextEncoder, build_index, update_index
 from embeddings.index_folder import damaged
 from embeddings.segments import SegmentData, load_segments
 from embeddings.dense_search import open_dense_search
-from embeddings.vector_store import describe, store_record
+from embeddings.vector_store import describe, location, store_record
 from embeddings.lock import writer_lock
 from qa.answers import (
     FEATURES, Answer, AnswerModel, Candidate, Quote, default_answer_model, distinct_best, line_span,
@@ -167,8 +167,7 @@ class KnowledgeBase:
         """
         index_dir = Path(index_dir) if index_dir is not None else default_index_dir()
         manifest = read_manifest(index_dir)
-        have = {k: v for k, v in manifest.get("store", {"kind": "faiss"}).items() if k != "index_type"}
-        if store is not None and store_record(store, index_dir) != have:
+        if store is not None and store_record(store, index_dir) != location(manifest.get("store")):
             raise IndexMismatchError(
                 f"index at {index_dir} searches its vectors in {describe(manifest.get('store', {}))}, not {store!r}: "
                 f"rebuild it with `groundqa index PATH... --store {store}`")

@@ -23,10 +23,10 @@ from embeddings.backends import DEFAULT_BACKEND, load_encoder
 from embeddings.errors import IndexDamagedError
 from embeddings.index_folder import read_checked_manifest
 from embeddings.indexer import BATCH_CHARS, build_index, sentence_mode, update_index
-from embeddings.ann_index import check_type
 from embeddings.lock import writer_lock
-from embeddings.vector_store import FAISS, store_record
-from embeddings.segments import live_documents, merge, refresh_vector_index
+from embeddings.vector_store import FAISS, location, store_record
+from embeddings.segments import live_documents, merge
+from embeddings.ann_index import check_type, refresh_vector_index
 from qa.knowledge_base import default_index_dir
 from qa.retrieval import RetrievalSettings
 
@@ -84,12 +84,11 @@ def index_paths(paths: Iterable[str | os.PathLike], *, index_dir: str | os.PathL
     files = find_files(paths, skip=skip)
     with writer_lock(index_dir, wait=wait, on_wait=on_wait):
         manifest = None if rebuild else _current(index_dir, model, chunk_size, chunk_overlap, backend, encoder, report)
+        if wanted is None:  # keep the store of the index being rebuilt or updated
+            existing = manifest.get("store") if manifest is not None else _existing_store(index_dir)
+            wanted = location(existing) if existing is not None else None
         if manifest is not None and _other_store(manifest, wanted, index_type):
             manifest = None
-        if wanted is None:  # keep the store of the index being rebuilt or updated
-            wanted = _existing_store(index_dir)
-            if wanted is not None:
-                wanted = {k: v for k, v in wanted.items() if k != "index_type"}
         reading = tqdm(files, desc="Indexing", unit="file", disable=not show_progress or not files, leave=False)
         if manifest is None:
             encoder = encoder or load_encoder(model, backend=backend)
@@ -136,7 +135,7 @@ def _other_store(manifest: dict, wanted: dict | None, index_type: str | None) ->
     """Whether the index must be rebuilt for the store `wanted`, or for `index_type` in its Milvus
     collection (a FAISS index changes its type without re-encoding)."""
     have = manifest.get("store", {"kind": FAISS})
-    if wanted is not None and {k: v for k, v in have.items() if k != "index_type"} != wanted:
+    if wanted is not None and location(have) != wanted:
         return True
     return have["kind"] != FAISS and index_type is not None and have.get("index_type") != index_type
 

@@ -10,7 +10,6 @@ from conftest import CountingEncoder, FakeEncoder, write
 from embeddings import ann_index
 from embeddings.errors import IndexDamagedError
 from embeddings.index_folder import read_manifest
-from embeddings.segments import refresh_vector_index
 from qa import KnowledgeBase
 from qa.updating import index_paths
 
@@ -94,7 +93,7 @@ def test_switching_type_reencodes_nothing(tmp_path, monkeypatch):
     assert not list((tmp_path / "idx").glob("ann-*")) and enc.encoded == 0
     # auto picks HNSW from AUTO_CHUNKS chunks on
     monkeypatch.setattr(ann_index, "AUTO_CHUNKS", 50)
-    manifest = refresh_vector_index(tmp_path / "idx", read_manifest(tmp_path / "idx"), "auto")
+    manifest = ann_index.refresh_vector_index(tmp_path / "idx", read_manifest(tmp_path / "idx"), "auto")
     assert manifest["vector_index"]["type"] == "hnsw"
 
 
