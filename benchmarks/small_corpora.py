@@ -52,8 +52,9 @@ def cached_encoder(kb: KnowledgeBase) -> CachedEncoder:
     texts = embedding_texts(kb.documents, kb.chunks, kb.encoder)
     vectors = [kb._matrix]
     docs = {d.doc_id: d.text for d in kb.documents}
-    texts = texts + [scoring_text(docs[d], a, b) for d, a, b in kb.sentences.spans]
-    vectors.append(kb.sentences.matrix)
+    spans = [kb.sentences.span(r) for r in range(len(kb.sentences))]
+    texts = texts + [scoring_text(docs[d], a, b) for d, a, b in spans]
+    vectors.append(np.asarray(kb.sentences.matrix, dtype=np.float32))
     return CachedEncoder(kb.encoder, texts, np.vstack(vectors))
 
 

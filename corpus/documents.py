@@ -9,7 +9,7 @@ import os
 from stat import S_ISREG
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from corpus.errors import DocumentError
 
@@ -50,15 +50,19 @@ class Document:
 
     def page_at(self, offset: int) -> int | None:
         """The 1-based page number holding character `offset`, or None for unpaged documents."""
-        if not self.pages:
-            return None
-        starts = [p.start for p in self.pages]
-        i = max(0, bisect.bisect_right(starts, offset) - 1)
-        return self.pages[i].number
+        return page_at(self.pages, offset)
 
     def line_at(self, offset: int) -> int:
         """The 1-based line number holding character `offset` (lines end at '\\n')."""
         return self.text.count("\n", 0, offset) + 1
+
+
+def page_at(pages: Sequence[Page], offset: int) -> int | None:
+    """The 1-based number of the page of `pages` holding character `offset`; None when there are none."""
+    if not pages:
+        return None
+    i = max(0, bisect.bisect_right([p.start for p in pages], offset) - 1)
+    return pages[i].number
 
 
 def text_sha256(text: str) -> str:

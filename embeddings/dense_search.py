@@ -9,7 +9,8 @@ from typing import Protocol
 import numpy as np
 
 from embeddings.ann_index import AnnSearch, ExactSearch
-from embeddings.segments import SegmentData, index_store, live_documents
+from embeddings.index_view import IndexView
+from embeddings.segments import index_store, live_documents
 from embeddings.vector_store import StoreSearch
 
 
@@ -23,14 +24,36 @@ class DenseSearch(Protocol):
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-def open_dense_search(index_dir: Path, manifest: dict, data: SegmentData) -> tuple[np.ndarray, DenseSearch]:
+def open_dense_search(index_dir: Path, manifest: dict, data: IndexView) -> tuple[np.ndarray, DenseSearch]:
     """(the chunk vectors, their dense search), both read by chunk row. The approximate index and
     Milvus read the vectors where they lie on disk; an exact scan holds them in memory."""
     store = index_store(manifest)
     if store is not None:
         segments = {d: r["segment"] for d, r in live_documents(manifest).items()}
-        return data.chunk_vectors, StoreSearch(store, data.chunks, segments)
+        return data.chunk_vectors, StoreSearch(store, ChunkRows(data), segments)
     if manifest.get("vector_index", {}).get("type", "flat") != "flat":
         return data.chunk_vectors, AnnSearch(Path(index_dir), manifest, data.chunk_vectors)
     matrix = np.ascontiguousarray(data.chunk_vectors, dtype=np.float32)
     return matrix, ExactSearch(matrix)
+
+
+class ChunkRows:
+    """The chunk row of (doc_id, chunk index), from the index's arrays: a document's chunks are
+    consecutive rows, in index order."""
+
+    def __init__(self, data: IndexView) -> None:
+        self._documents, self._table = data.documents, data.table
+        counts = np.bincount(data.table.chunk_doc, minlength=len(data.documents))
+        self._first = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+
+    def __len__(self) -> int:
+        return self._table.chunks
+
+    def get(self, key: tuple[str, int]) -> int | None:
+        doc_id, chunk = key
+        if doc_id not in self._documents:
+            return None
+        row = int(self._first[self._documents.position(doc_id)]) + int(chunk)
+        ok = row < self._table.chunks and self._table.chunk_index[row] == chunk and (
+            self._documents.ids[self._table.chunk_doc[row]] == doc_id)
+        return row if ok else None

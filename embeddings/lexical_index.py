@@ -1,8 +1,11 @@
-"""BM25 over chunk texts: bm25s's tokenizer (English stopwords, Snowball stemming), term counts per segment."""
+"""BM25 over chunk texts: bm25s's tokenizer (English stopwords, Snowball stemming), term counts per segment
+and their memory-mappable postings, scored at query time over the live rows of all segments."""
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -133,38 +136,130 @@ class TermCounts:
             return cls(z["vocabulary"], matrix)
 
 
-class LexicalIndex:
-    """BM25 (Lucene variant, as bm25s computes it) scores of a query against every text.
+POSTINGS_FILES = ["postings_terms.npy", "postings_ptr.npy", "postings_rows.npy", "postings_tf.npy",
+                  "postings_lengths.npy"]
 
-    bm25s tokenizes; the weights are computed here from `TermCounts`, because bm25s indexes one
-    corpus at a time and an index of segments needs corpus-wide statistics over all of them.
+
+def write_postings(folder: Path, counts: TermCounts) -> None:
+    """Write `counts` term-major into `folder` as plain .npy files (see `POSTINGS_FILES`), which
+    `Postings.open` memory-maps, so that an open index keeps its postings on disk."""
+    postings = Postings.of_counts(counts)
+    for name, array in zip(POSTINGS_FILES, postings.arrays()):
+        with open(Path(folder) / name, "wb") as f:  # a file object keeps numpy from renaming the path
+            np.save(f, array)
+
+
+def _load(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError:  # older numpy cannot memory-map an empty array
+        return np.load(path, allow_pickle=False)
+
+
+@dataclass(frozen=True, eq=False)
+class Postings:
+    """One segment's term counts, term-major: for the `i`th of the sorted `terms`, the rows holding it
+    are `rows[ptr[i]:ptr[i+1]]` (ascending) with their counts in `tf`; `lengths` is each row's term count."""
+
+    terms: np.ndarray  # str, sorted
+    ptr: np.ndarray  # int64, len(terms) + 1
+    rows: np.ndarray  # int32, the segment's own row numbers
+    tf: np.ndarray  # int32
+    lengths: np.ndarray  # int32, one per row
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        """The five arrays, in the order of `POSTINGS_FILES`."""
+        return self.terms, self.ptr, self.rows, self.tf, self.lengths
+
+    @classmethod
+    def open(cls, folder: Path) -> "Postings":
+        """The postings `write_postings` wrote into `folder`, memory-mapped (read-only)."""
+        return cls(*(_load(Path(folder) / name) for name in POSTINGS_FILES))
+
+    @classmethod
+    def of_counts(cls, counts: TermCounts) -> "Postings":
+        """The same postings built in memory, for a segment that only has its `TermCounts`."""
+        by_term = counts.matrix.tocsc(copy=True)  # a counting sort: rows come out ascending within each term
+        by_term.sum_duplicates()
+        by_term.eliminate_zeros()
+        lengths = np.asarray(by_term.sum(axis=1), dtype=np.int64).ravel().astype(np.int32)
+        used = np.flatnonzero(np.diff(by_term.indptr))  # terms some row holds
+        vocabulary = np.asarray(counts.vocabulary, dtype=str)[used]
+        by_name = np.argsort(vocabulary, kind="stable")
+        by_term = by_term[:, used[by_name]]
+        return cls(vocabulary[by_name], by_term.indptr.astype(np.int64), by_term.indices.astype(np.int32),
+                   by_term.data.astype(np.int32), lengths)
+
+    def lookup(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """The rows holding `term` and how often each does; empty arrays if none does."""
+        i = int(np.searchsorted(self.terms, term))
+        if i < len(self.terms) and self.terms[i] == term:
+            postings = slice(int(self.ptr[i]), int(self.ptr[i + 1]))
+            return self.rows[postings], self.tf[postings]
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
+
+    def to_counts(self) -> TermCounts:
+        """Back to per-row `TermCounts` (the same rows), for merging segments."""
+        from scipy import sparse
+
+        by_term = sparse.csc_matrix((np.asarray(self.tf), np.asarray(self.rows), np.asarray(self.ptr)),
+                                    shape=(len(self), len(self.terms)))
+        return TermCounts(np.array(self.terms, dtype=str), by_term.tocsr().astype(np.int32))
+
+
+class LexicalIndex:
+    """BM25 (Lucene variant, as bm25s computes it) scores of a query against every live text.
+
+    bm25s tokenizes; the scores are computed here at query time from each segment's raw postings, with
+    corpus-wide n, document frequency and average length over the live rows of all segments (as Lucene
+    does), so that the postings can stay memory-mapped and deleted rows cost no rewrite.
     """
 
     def __init__(self, counts: TermCounts, *, k1: float = K1, b: float = B) -> None:
-        from scipy import sparse
+        """One in-memory segment, every row live and in its own order."""
+        self._setup([(Postings.of_counts(counts), np.arange(len(counts)))], k1, b)
 
+    @classmethod
+    def of_parts(cls, parts: Sequence[tuple[Postings, np.ndarray]], *, k1: float = K1,
+                 b: float = B) -> "LexicalIndex":
+        """An index over segments: each part maps its segment's rows to rows 0..n-1 of the index, or to
+        -1 for a deleted row, which then counts for nothing and scores nothing."""
+        index = cls.__new__(cls)
+        index._setup(parts, k1, b)
+        return index
+
+    def _setup(self, parts: Sequence[tuple[Postings, np.ndarray]], k1: float, b: float) -> None:
         self.k1, self.b = k1, b
-        self._vocab = {t: i for i, t in enumerate(counts.vocabulary.tolist())}
-        self._stemmer = _stemmer()
-        m = counts.matrix
-        n, terms = m.shape
-        self._n = n
-        self._df = np.bincount(m.indices, minlength=terms)
-        lengths = np.asarray(m.sum(axis=1), dtype=np.float64).ravel()
-        average = lengths.mean() if n and lengths.mean() > 0 else 1.0
-        idf = np.log1p((n - self._df + 0.5) / (self._df + 0.5)).astype(np.float32)
-        # Computed in place in float32, one posting-sized array at a time: on a million chunks each is ~0.4 GB.
-        tf = m.data.astype(np.float32)
-        weights = np.repeat((k1 * (1 - b + b * lengths / average)).astype(np.float32), np.diff(m.indptr))
-        weights += tf
-        np.divide(tf, weights, out=weights)
-        del tf
-        weights *= idf[m.indices]
-        # term-major (CSC) so that a query reads each of its terms' postings in one slice
-        by_term = sparse.csr_matrix((weights, m.indices, m.indptr), shape=m.shape, copy=False)
-        del weights
-        by_term = by_term.tocsc()
-        self._data, self._indices, self._indptr = by_term.data, by_term.indices, by_term.indptr
+        self._local = threading.local()  # a stemmer per thread: a Stemmer must not be used concurrently
+        mappings = [np.asarray(to_global, dtype=np.int64) for _, to_global in parts]
+        for (postings, _), to_global in zip(parts, mappings):
+            if to_global.shape != (len(postings),):
+                raise ValueError(f"a part maps {to_global.shape} rows, its postings have {len(postings)}")
+        self._n = n = sum(int(np.count_nonzero(g >= 0)) for g in mappings)
+        lengths = np.zeros(n, dtype=np.float32)  # exact: a row holds fewer than 2**24 terms
+        placed = np.zeros(n, dtype=bool)
+        # (postings, local row -> index row or None where they are the same, whether every row is live)
+        self._parts: list[tuple[Postings, np.ndarray | None, bool]] = []
+        for (postings, _), to_global in zip(parts, mappings):
+            live = to_global >= 0
+            identity = np.array_equal(to_global, np.arange(len(to_global)))
+            self._parts.append((postings, None if identity else to_global.astype(np.int32), bool(live.all())))
+            where = to_global[live]
+            if len(where) and where.max() >= n:
+                raise ValueError(f"a live row maps past the index's {n} rows")
+            placed[where] = True
+            lengths[where] = np.asarray(postings.lengths)[live]
+        if not placed.all():  # n live rows over 0..n-1 leave a gap only if two map to the same row
+            raise ValueError(f"the parts' live rows must map one to one onto 0..{n - 1}")
+        average = float(lengths.mean(dtype=np.float64)) if n else 0.0
+        average = average if average > 0 else 1.0
+        # Each row's BM25 length normalisation k1 (1 - b + b len / average), kept instead of its length:
+        # the same 4 bytes a row, and a query then spends one gather on it.
+        self._norm = (k1 * (1 - b + b * lengths.astype(np.float64) / average)).astype(np.float32)
+        self._df = functools.lru_cache(maxsize=4096)(self._count_live)  # bounded; lru_cache is thread-safe
 
     @classmethod
     def build(cls, texts: Sequence[str], *, k1: float = K1, b: float = B) -> "LexicalIndex":
@@ -173,19 +268,64 @@ class LexicalIndex:
     def __len__(self) -> int:
         return self._n
 
+    @property
+    def _stemmer(self):
+        stemmer = getattr(self._local, "stemmer", None)
+        if stemmer is None:
+            stemmer = self._local.stemmer = _stemmer()
+        return stemmer
+
+    def _postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """The live postings of `term` across all parts: index rows and their term counts."""
+        rows, counts = [], []
+        for postings, to_global, all_live in self._parts:
+            local, tf = postings.lookup(term)
+            if not len(local):
+                continue
+            where = local if to_global is None else to_global[local]
+            if not all_live:
+                live = where >= 0
+                where, tf = where[live], tf[live]
+            rows.append(where)
+            counts.append(tf)
+        if len(rows) == 1:
+            return rows[0], counts[0]
+        if not rows:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
+        return np.concatenate(rows), np.concatenate(counts)
+
+    def _count_live(self, term: str) -> int:
+        """How many live rows hold `term` (cached by `_df`: counting needs no weights)."""
+        total = 0
+        for postings, to_global, all_live in self._parts:
+            local, _ = postings.lookup(term)
+            total += len(local) if all_live else int(np.count_nonzero(to_global[local] >= 0))
+        return total
+
     def scores(self, query: str, prior: TermPrior | None = None) -> np.ndarray:
         """BM25 score of `query` for every indexed text, in index order; with `prior`, by `query_idf`'s idf."""
-        words = [w for w in tokenize([query], self._stemmer)[0] if w in self._vocab]
-        out = np.zeros(self._n, dtype=np.float64)
-        if not words:
-            return out.astype(np.float32)
+        words = tokenize([query], self._stemmer)[0]
+        found = {term: self._postings(term) for term in dict.fromkeys(words)}
+        found = {term: postings for term, postings in found.items() if len(postings[0])}
+        if not found:
+            return np.zeros(self._n, dtype=np.float32)
         rescale = prior is not None and prior.weight > 0
-        corpus_idf, idf = (self.idf(words), self.query_idf(query, prior)) if rescale else ({}, {})
+        prior_idf = self.query_idf(query, prior) if rescale else {}
+        weights = {}
+        for term, (rows, tf) in found.items():
+            corpus_idf = _lucene_idf(self._n, len(rows))
+            tf = tf.astype(np.float32)
+            w = self._norm[rows]
+            w += tf
+            np.divide(tf, w, out=w)  # tf / (tf + k1 (1 - b + b len / average)), in float32 as bm25s
+            w *= np.float32(np.log1p((self._n - len(rows) + 0.5) / (len(rows) + 0.5)))
+            factor = prior_idf.get(term, corpus_idf) / corpus_idf if rescale else 1.0
+            weights[term] = (rows, w, factor)
+        out = np.zeros(self._n, dtype=np.float64)
         for term in words:  # a repeated query word counts each time, as in bm25s
-            column = self._vocab[term]
-            postings = slice(self._indptr[column], self._indptr[column + 1])
-            factor = idf.get(term, corpus_idf[term]) / corpus_idf[term] if rescale else 1.0
-            out[self._indices[postings]] += self._data[postings] * factor
+            if term in weights:
+                rows, w, factor = weights[term]
+                out[rows] += w * factor if factor != 1.0 else w  # fewer fresh temporaries than np.bincount
         return out.astype(np.float32)
 
     def idf(self, terms: Sequence[str]) -> dict[str, float]:
@@ -207,9 +347,8 @@ class LexicalIndex:
                 for term, rate in rates.items()}
 
     def _chunk_count(self, term: str) -> int:
-        """How many indexed texts hold `term`."""
-        i = self._vocab.get(term)
-        return int(self._df[i]) if i is not None else 0
+        """How many live indexed texts hold `term`."""
+        return self._df(term)
 
     def terms(self, texts: Sequence[str]) -> list[list[str]]:
         """The stemmed, stopword-free terms of each text, as the index sees them."""

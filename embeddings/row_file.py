@@ -85,3 +85,29 @@ class RowFile:
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         whole = self._read(0, len(self))
         return whole if dtype is None else whole.astype(dtype)
+
+
+class RowSubset:
+    """Some rows of an array or `RowFile` (a segment's live rows), read through it on demand."""
+
+    def __init__(self, base, rows: np.ndarray) -> None:
+        self._base = base
+        self._rows = np.asarray(rows, dtype=np.int64)
+        self.shape = (len(self._rows),) + tuple(base.shape[1:])
+        self.dtype = base.dtype
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            return self._base[int(self._rows[key])]
+        return self._base[self._rows[key]]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        whole = self._base[self._rows]
+        return whole if dtype is None else whole.astype(dtype)

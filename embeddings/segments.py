@@ -18,31 +18,33 @@ import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Collection, Sequence
+from typing import Callable, Collection, Sequence, TypeVar
 
 import numpy as np
 
 from corpus import Chunk, Document
+from embeddings.document_shelf import write_text_index
 from embeddings.errors import IndexDamagedError
 from embeddings.index_folder import (
     MANIFEST, SEGMENTS, damaged, file_checksums, read_manifest, read_store, read_titles, verify_files, write_manifest,
     write_store,
 )
-from embeddings.lexical_index import TermCounts
+from embeddings.lexical_index import Postings, TermCounts, write_postings
 from embeddings.row_blocks import RowBlocks
 from embeddings.row_file import RowFile
+from embeddings.row_table import TABLE, RowTable, sentence_table
 from embeddings.vector_store import FAISS, MilvusStore
 
 CHUNK_VECTORS = "chunks.npy"
 SENTENCE_VECTORS = "sentences.npy"
 WINDOWS = "windows.npy"
 WINDOW_OFFSETS = "window_offsets.npy"
-TERMS = "terms.npz"
 # Segments of fewer chunks than this are small (what updates write); more than MAX_SEGMENTS small
 # ones after a commit are merged into one. A build's batches make larger segments, left as written,
 # so that a merge costs what the small segments hold, never what the index holds.
 SMALL_CHUNKS = 1_000
 MAX_SEGMENTS = 10
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -69,11 +71,11 @@ class SegmentData:
         keep_chunks = np.array([c.doc_id not in deleted for c in self.chunks], dtype=bool)
         spans, _ = sentence_table(self.chunks)
         keep_sentences = np.array([doc_id not in deleted for doc_id, _, _ in spans], dtype=bool)
-        windows, offsets = _window_rows(self.windows, self.window_offsets, keep_sentences)
+        rows, offsets = window_rows(self.window_offsets, keep_sentences)
         return SegmentData([d for d in self.documents if d.doc_id not in deleted],
                            [c for c, keep in zip(self.chunks, keep_chunks) if keep],
                            self.chunk_vectors[keep_chunks], self.sentence_vectors[keep_sentences],
-                           windows, offsets, self.terms.rows(keep_chunks))
+                           self.windows[rows], offsets, self.terms.rows(keep_chunks))
 
     @classmethod
     def concat(cls, parts: Sequence["SegmentData"], dimension: int) -> "SegmentData":
@@ -101,35 +103,12 @@ def pack_windows(windows: Sequence[np.ndarray], dimension: int) -> tuple[np.ndar
     return rows, offsets
 
 
-def _window_rows(windows: np.ndarray, offsets: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def window_rows(offsets: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The window rows of the sentences `keep` marks, and their offsets once only those are kept."""
     sizes = np.diff(offsets)[keep]
     starts = offsets[:-1][keep]
     new_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    rows = np.repeat(starts - new_offsets[:-1], sizes) + np.arange(new_offsets[-1])
-    return windows[rows], new_offsets
-
-
-def sentence_table(chunks: Sequence[Chunk]) -> tuple[list[tuple[str, int, int]], list[list[int]]]:
-    """Unique sentence spans (doc_id, start, end) in chunk order, and each chunk's rows in that list.
-
-    Overlapping chunks share sentences; each sentence gets one row (and one vector).
-    """
-    spans: list[tuple[str, int, int]] = []
-    per_chunk = []
-    rows: dict[tuple[int, int], int] = {}  # of the current document: a document's chunks are consecutive
-    doc_id = None
-    for chunk in chunks:
-        if chunk.doc_id != doc_id:
-            doc_id, rows = chunk.doc_id, {}
-        mine = []
-        for start, end in chunk.sentences:
-            row = rows.get((start, end))
-            if row is None:
-                row = rows[(start, end)] = len(spans)
-                spans.append((doc_id, start, end))
-            mine.append(row)
-        per_chunk.append(mine)
-    return spans, per_chunk
+    return np.repeat(starts - new_offsets[:-1], sizes) + np.arange(new_offsets[-1]), new_offsets
 
 
 # ----- on disk --------------------------------------------------------------------------------
@@ -144,7 +123,9 @@ def write_segment(segments_dir: Path, data: SegmentData) -> dict:
                                (WINDOWS, data.windows, np.float16), (WINDOW_OFFSETS, data.window_offsets, np.int64)):
         with open(tmp / file, "wb") as f:  # a file object keeps numpy from renaming the path
             np.save(f, np.ascontiguousarray(array, dtype=dtype))
-    data.terms.save(tmp / TERMS)
+    write_postings(tmp, data.terms)
+    RowTable.of_chunks([d.doc_id for d in data.documents], data.chunks).save(tmp / TABLE)
+    write_text_index(tmp, data.documents)
     files = file_checksums(tmp)
     os.rename(tmp, Path(segments_dir) / name)
     return {"name": name, "documents": _document_records(data), "deleted": [], "files": files}
@@ -170,22 +151,33 @@ def read_segment(index_dir: Path, record: dict) -> SegmentData:
     # Vectors are read by row when used (`RowFile`): an index is never copied whole into memory.
     vectors = [RowFile(folder / name) for name in (CHUNK_VECTORS, SENTENCE_VECTORS, WINDOWS)]
     offsets = np.load(folder / WINDOW_OFFSETS, allow_pickle=False)
-    data = SegmentData(documents, chunks, *vectors, offsets, TermCounts.load(folder / TERMS))
+    data = SegmentData(documents, chunks, *vectors, offsets, Postings.open(folder).to_counts())
     return data.live(record["deleted"])
 
 
 def load_segments(index_dir: Path, manifest: dict) -> tuple[SegmentData, dict]:
-    """Every live row of the index, checked against the manifest's checksums; and the manifest read.
+    """Every live row of the index, checked against the manifest's checksums; and the manifest read."""
+    def read_all(manifest: dict) -> SegmentData:
+        data = SegmentData.concat([read_segment(index_dir, record) for record in manifest["segments"]],
+                                  manifest["model"]["dimension"])
+        check_counts(index_dir, manifest, {"documents": len(data.documents), "chunks": len(data.chunks),
+                                           "sentences": len(data.sentence_vectors),
+                                           "sentence_windows": len(data.windows)},
+                     len(data.chunk_vectors) == len(data.chunks) and len(data.terms) == len(data.chunks)
+                     and len(data.window_offsets) == len(data.sentence_vectors) + 1)
+        return data
 
-    A writer may commit (and remove merged segments) while this reads: then the newer manifest is read.
-    """
-    index_dir = Path(index_dir)
-    _room_for_files(3 * len(manifest["segments"]) + 256)
+    return read_consistently(Path(index_dir), manifest, read_all)
+
+
+def read_consistently(index_dir: Path, manifest: dict, read_all: Callable[[dict], T]) -> tuple[T, dict]:
+    """`read_all(manifest)` after checking the files it lists; and the manifest read. A writer may
+    commit (and remove merged segments) while this reads: then the newer manifest is read."""
+    _room_for_files(10 * len(manifest["segments"]) + 256)
     for attempt in range(3):
         try:
             verify_files(index_dir, manifest)
-            parts = [read_segment(index_dir, record) for record in manifest["segments"]]
-            data = SegmentData.concat(parts, manifest["model"]["dimension"])
+            return read_all(manifest), manifest
         except (IndexDamagedError, OSError, RuntimeError, ValueError, KeyError, EOFError, sqlite3.Error,
                 zipfile.BadZipFile) as exc:
             newer = read_manifest(index_dir)
@@ -195,14 +187,12 @@ def load_segments(index_dir: Path, manifest: dict) -> tuple[SegmentData, dict]:
             if isinstance(exc, IndexDamagedError):
                 raise
             raise damaged(index_dir, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
-        _check_counts(index_dir, manifest, data)
-        return data, manifest
     raise AssertionError("unreachable")
 
 
 def _room_for_files(needed: int) -> None:
-    """Raise this process's open-file limit toward `needed` (each segment keeps three vector
-    files open), within the hard limit the system allows."""
+    """Raise this process's open-file limit toward `needed` (each segment keeps its vector files,
+    store and postings open), within the hard limit the system allows."""
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -210,12 +200,10 @@ def _room_for_files(needed: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (needed if hard == resource.RLIM_INFINITY else min(needed, hard), hard))
 
 
-def _check_counts(index_dir: Path, manifest: dict, data: SegmentData) -> None:
+def check_counts(index_dir: Path, manifest: dict, found: dict[str, int], consistent: bool = True) -> None:
+    """Raise IndexDamagedError unless the rows `found` are the manifest's counts (and `consistent`)."""
     counts = manifest["counts"]
-    found = {"documents": len(data.documents), "chunks": len(data.chunks),
-             "sentences": len(data.sentence_vectors), "sentence_windows": len(data.windows)}
-    if (found != {k: counts.get(k) for k in found} or len(data.chunk_vectors) != len(data.chunks)
-            or len(data.terms) != len(data.chunks) or len(data.window_offsets) != len(data.sentence_vectors) + 1):
+    if found != {k: counts.get(k) for k in found} or not consistent:
         raise IndexDamagedError(f"the index at {index_dir} is inconsistent (found {found}, the manifest says "
                                 f"{counts}): rebuild it with `groundqa index PATH... --rebuild`")
 

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -217,9 +217,9 @@ class StoreSearch:
     """Dense search of an index's live chunks in a Milvus store, as `ExactSearch.search` gives it:
     (scores, chunk rows). Rows of documents or segments this reader does not hold are dropped."""
 
-    def __init__(self, store: MilvusStore, chunks: Sequence, segment_of: dict[str, str]) -> None:
+    def __init__(self, store: MilvusStore, rows: Mapping[tuple[str, int], int], segment_of: dict[str, str]) -> None:
         self._store = store
-        self._rows = {(c.doc_id, c.index): row for row, c in enumerate(chunks)}
+        self._rows = rows  # (doc_id, chunk index) -> chunk row: `.get` and `len` are used
         self._segment_of = segment_of
 
     def __len__(self) -> int:

@@ -10,16 +10,17 @@ from typing import Callable, Collection, Iterable, Sequence
 import numpy as np
 
 from corpus import Chunk, ChunkingSettings, Document, load_documents, scoring_text
-from embeddings import IndexMismatchError, LexicalIndex, TermPrior, model_name, read_manifest
+from embeddings import IndexMismatchError, TermPrior, model_name, read_manifest
 from embeddings.backends import DEFAULT_BACKEND, QUERY_BACKENDS, check_encoder, load_encoder
 from embeddings.indexer import TextEncoder, build_index, update_index
+from embeddings.document_shelf import DocumentRecord
 from embeddings.index_folder import damaged
-from embeddings.segments import SegmentData, load_segments
+from embeddings.index_view import IndexView, open_view
 from embeddings.dense_search import open_dense_search
 from embeddings.vector_store import describe, location, store_record
 from embeddings.lock import writer_lock
 from qa.answers import (
-    FEATURES, Answer, AnswerModel, Candidate, Quote, default_answer_model, distinct_best, line_span,
+    FEATURES, Answer, AnswerModel, Candidate, Quote, default_answer_model, distinct_best,
     sentence_features,
 )
 from qa.errors import AnswerModelError, CitationError, GroundQAError, QuestionError, UnknownDocumentError
@@ -39,7 +40,7 @@ def default_index_dir() -> Path:
 class KnowledgeBase:
     """Documents, their chunks, a FAISS index and a BM25 index, loaded from one index folder."""
 
-    def __init__(self, index_dir: Path, manifest: dict, data: SegmentData,
+    def __init__(self, index_dir: Path, manifest: dict, view: IndexView,
                  encoder: TextEncoder | Callable[[], TextEncoder]) -> None:
         self.index_dir = Path(index_dir)
         self.manifest = manifest
@@ -48,17 +49,14 @@ class KnowledgeBase:
         # An encoder, or a function making one on first use: listing and showing never load a model.
         self._encoder = encoder if hasattr(encoder, "encode_query") else None
         self._make_encoder = None if self._encoder is not None else encoder
-        self._documents = {d.doc_id: d for d in data.documents}
-        self._chunks = data.chunks
-        self._matrix, self._vectors = open_dense_search(self.index_dir, manifest, data)
-        self._lexical = LexicalIndex(data.terms, k1=manifest["lexical"]["k1"], b=manifest["lexical"]["b"])
-        order = {d.doc_id: i for i, d in enumerate(data.documents)}
-        self._chunk_doc = np.array([order[c.doc_id] for c in data.chunks], dtype=np.int64)
-        self._doc_ids = [d.doc_id for d in data.documents]
-        self._doc_row = order
-        self.sentences = Sentences(self._documents, data.chunks, self._matrix, data.sentence_vectors,
-                                   (data.windows, data.window_offsets))
-        self._chunk_words = TermPrior.of_lengths([c.end - c.start for c in data.chunks]).chunk_words
+        self._documents = view.documents
+        self._table = view.table
+        self._matrix, self._vectors = open_dense_search(self.index_dir, manifest, view)
+        self._lexical = view.lexical(k1=manifest["lexical"]["k1"], b=manifest["lexical"]["b"])
+        self._chunk_doc = view.table.chunk_doc
+        self.sentences = Sentences(self._documents, view.table, self._matrix, view.sentence_vectors,
+                                   (view.windows, view.window_offsets))
+        self._chunk_words = TermPrior.of_lengths(view.table.chunk_end - view.table.chunk_start).chunk_words
 
     @property
     def store(self) -> str:
@@ -133,7 +131,7 @@ class KnowledgeBase:
         added); this object stays as it was, so questions already running finish on a consistent index.
         """
         incoming = [d for d in load_documents(paths, warn=warn, prefix=prefix, skip_unreadable=skip_unreadable)
-                    if d.doc_id not in self._documents or self._documents[d.doc_id].sha256 != d.sha256]
+                    if d.doc_id not in self._documents or self._documents.record(d.doc_id).sha256 != d.sha256]
         return self._updated(incoming, set(), show_progress), incoming
 
     def remove(self, doc_ids: Iterable[str]) -> "KnowledgeBase":
@@ -141,7 +139,7 @@ class KnowledgeBase:
         gone = set(doc_ids)
         for doc_id in gone:
             self.document(doc_id)  # unknown ids are an error, not a silent no-op
-        if gone >= set(self._documents):
+        if gone >= set(self._documents.ids):
             raise GroundQAError("cannot remove every document: an index needs at least one")
         return self._updated([], gone, False)
 
@@ -183,9 +181,9 @@ class KnowledgeBase:
         else:
             check_encoder(index_dir, manifest, encoder)
         for attempt in range(3):
-            data, manifest = load_segments(index_dir, manifest)
+            view, manifest = open_view(index_dir, manifest)
             try:
-                return cls(index_dir, manifest, data, encoder)
+                return cls(index_dir, manifest, view, encoder)
             except (OSError, RuntimeError) as exc:  # e.g. its approximate index replaced by a commit since
                 newer = read_manifest(index_dir)
                 if attempt == 2 or newer["index_id"] == manifest["index_id"]:
@@ -203,17 +201,37 @@ class KnowledgeBase:
     # ----- reading ----------------------------------------------------------------------------
     @property
     def documents(self) -> list[Document]:
-        """Every indexed document, in index order."""
-        return list(self._documents.values())
+        """Every indexed document, in index order, text and all (read from disk: on a large index,
+        `records` is what lists them)."""
+        return [self._documents.get(d) for d in self._documents.ids]
+
+    @property
+    def records(self) -> list[DocumentRecord]:
+        """Every indexed document's record (id, source, title, length, ...: all but its text), in index order."""
+        return list(self._documents.records)
+
+    def chunk_counts(self) -> dict[str, int]:
+        """How many chunks each document has, by doc_id."""
+        counts = np.bincount(self._table.chunk_doc, minlength=len(self._documents)).tolist()
+        return dict(zip(self._documents.ids, counts))
 
     @property
     def chunks(self) -> list[Chunk]:
-        return list(self._chunks)
+        """Every chunk, in row order (built on request: an index keeps them as arrays)."""
+        return [self.chunk(row) for row in range(self._table.chunks)]
+
+    def chunk(self, row: int) -> Chunk:
+        """The chunk at `row` (its vector's row)."""
+        t = self._table
+        doc = self._documents.get(self._documents.ids[t.chunk_doc[row]])
+        sentences = tuple((int(t.sentence_start[r]), int(t.sentence_end[r])) for r in t.sentences_of(row))
+        return Chunk(doc.doc_id, int(t.chunk_index[row]), int(t.chunk_start[row]), int(t.chunk_end[row]), doc.text,
+                     sentences)
 
     def document(self, doc_id: str) -> Document:
         """The stored document; raises UnknownDocumentError for an id not in the index."""
         try:
-            return self._documents[doc_id]
+            return self._documents.get(doc_id)
         except KeyError:
             raise UnknownDocumentError(
                 f"no document {doc_id!r} in the index at {self.index_dir} "
@@ -246,7 +264,7 @@ class KnowledgeBase:
         ids, scores, _ = self._rank_chunks(question, depth, mode, replace(settings, candidates=depth), exclude)
         best = best_per_group(self._chunk_doc[ids], scores)
         ranked = sorted(best.items(), key=lambda item: (-item[1], item[0]))[:k]
-        return [(self._doc_ids[d], s) for d, s in ranked]
+        return [(self._documents.ids[d], s) for d, s in ranked]
 
     def ask(self, question: str, k: int = 8, *, max_quotes: int = 3, mode: str = "hybrid",
             threshold: float | None = None, retrieval: RetrievalSettings | None = None,
@@ -281,7 +299,7 @@ class KnowledgeBase:
         if not candidates:
             return Answer(question, True, 0.0, (), passages, provenance)
         probabilities = model.scorer.predict(features)
-        confidence = model.confidence_of(probabilities, features, len(self._chunks))
+        confidence = model.confidence_of(probabilities, features, self._table.chunks)
         if reader:
             probabilities, confidence = self._reread(question, candidates, features, probabilities, confidence, reader)
         quotes: list[Quote] = []
@@ -316,7 +334,7 @@ class KnowledgeBase:
         window_dense = self.sentences.window_dense([c.row for c in candidates], query, dense)
         neighbor_dense = np.array([max((cosine[r] for r in pair), default=0.0) for pair in neighbors])
         n = len(candidates)
-        scored = [scoring_text(self._documents[c.doc_id].text, c.start, c.end) for c in candidates]
+        scored = [scoring_text(*self._around(c)) for c in candidates]
         terms = self._lexical.terms(scored + [c.context for c in candidates])
         question_idf = self._lexical.query_idf(question, self._term_prior(retrieval or self.retrieval))
         features = sentence_features(question, question_idf, dense, candidates,
@@ -326,33 +344,40 @@ class KnowledgeBase:
 
     def reader_text(self, candidate: Candidate) -> str:
         """What the reader reads of a candidate: its document's title line, then the sentence."""
-        doc = self._documents[candidate.doc_id]
-        return reader_text(doc.title, doc.text, candidate.start, candidate.end)
+        return reader_text(self._documents.record(candidate.doc_id).title, *self._around(candidate))
+
+    def _around(self, c: Candidate) -> tuple[str, int, int]:
+        """(text, start, end): the candidate's sentence with the text before it that may bear on its reading."""
+        text, shift = self._documents.around(c.doc_id, c.start, c.end)
+        return text, c.start - shift, c.end - shift
 
     def reader_context(self, candidate: Candidate) -> str:
         """The text a question's specifics (its numbers) are looked up in: the title and the sentence's neighbourhood."""
-        return f"{self._documents[candidate.doc_id].title}\n{candidate.context}"
+        return f"{self._documents.record(candidate.doc_id).title}\n{candidate.context}"
 
     def _reread(self, question: str, candidates: Sequence[Candidate], features: np.ndarray,
                 probabilities: np.ndarray, scorer_confidence: float, reader: Reader) -> tuple[np.ndarray, float]:
         """`qa.reader.reread` over these candidates, read as `reader_text` and `reader_context` give them."""
         return reread(question, probabilities, features[:, FEATURES.index("lexical_context")], scorer_confidence,
-                      reader, len(self._chunks), lambda i: self.reader_text(candidates[i]),
+                      reader, self._table.chunks, lambda i: self.reader_text(candidates[i]),
                       lambda i: self.reader_context(candidates[i]))
 
     def verify(self, quote: Quote) -> bool:
         """Whether `quote` still stands, word for word, at its place in the indexed document."""
-        doc = self._documents.get(quote.doc_id)
-        return doc is not None and doc.text[quote.start:quote.end] == quote.text
+        if quote.doc_id not in self._documents:
+            return False
+        return self._documents.span(quote.doc_id, quote.start, quote.end) == quote.text
 
     def _quote(self, c: Candidate, score: float) -> Quote:
-        doc = self._documents[c.doc_id]
-        chunk = self._chunks[c.chunk_row]
+        doc = self._documents.record(c.doc_id)
+        t = self._table
         end = self.sentences.quote_end(c.row)
-        lines = line_span(doc.text, c.start, end) if doc.kind in ("txt", "md") else (None, None)
-        quote = Quote(text=doc.text[c.start:end], doc_id=doc.doc_id, source=doc.source, title=doc.title,
+        lines = ((self._documents.line_at(doc.doc_id, c.start), self._documents.line_at(doc.doc_id, max(c.start, end - 1)))
+                 if doc.kind in ("txt", "md") else (None, None))
+        quote = Quote(text=self._documents.span(doc.doc_id, c.start, end), doc_id=doc.doc_id, source=doc.source, title=doc.title,
                       start=c.start, end=end, page=doc.page_at(c.start), score=round(score, 4),
-                      context_start=min(chunk.start, c.start), context_end=max(chunk.end, end),
+                      context_start=min(int(t.chunk_start[c.chunk_row]), c.start),
+                      context_end=max(int(t.chunk_end[c.chunk_row]), end),
                       doc_sha256=doc.sha256, line_start=lines[0], line_end=lines[1])
         if not self.verify(quote):  # never let a quote out that is not the document's own text
             raise CitationError(f"quote {c.start}-{c.end} of {doc.doc_id!r} is not its text; rebuild the index")
@@ -379,15 +404,16 @@ class KnowledgeBase:
         """A mask of the chunks whose documents are not in `exclude` (None when nothing is excluded)."""
         if not exclude:
             return None
-        rows = [self._doc_row[d] for d in exclude if d in self._doc_row]
+        rows = [self._documents.position(d) for d in exclude if d in self._documents]
         return ~np.isin(self._chunk_doc, rows)
 
     def _passage(self, row: int, score: float, rank: int) -> Passage:
-        chunk = self._chunks[row]
-        doc = self._documents[chunk.doc_id]
-        return Passage(text=chunk.text, doc_id=doc.doc_id, source=doc.source, title=doc.title,
-                       start=chunk.start, end=chunk.end, page=doc.page_at(chunk.start), score=score,
-                       rank=rank, chunk=chunk.index)
+        t = self._table
+        doc = self._documents.records[t.chunk_doc[row]]
+        start, end = int(t.chunk_start[row]), int(t.chunk_end[row])
+        return Passage(text=self._documents.span(doc.doc_id, start, end), doc_id=doc.doc_id, source=doc.source,
+                       title=doc.title, start=start, end=end, page=doc.page_at(start), score=score, rank=rank,
+                       chunk=int(t.chunk_index[row]))
 
 
 

@@ -3,12 +3,12 @@ candidate sentences of retrieved chunks."""
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from corpus import Chunk, Document
-from embeddings.segments import sentence_table
+from embeddings.document_shelf import DocumentShelf
+from embeddings.row_table import RowTable
 from qa.answers import Candidate
 
 # A quote that introduces a list (ends with ":") takes up to this many following items with it.
@@ -16,46 +16,49 @@ MAX_LIST_ITEMS = 4
 
 
 class Sentences:
-    """Every sentence of an index, one row each (`embeddings.segments.sentence_table`), with its
-    stored vector and window vectors."""
+    """Every sentence of an index, one row each (`embeddings.row_table.RowTable`), with its
+    stored vector and window vectors; text comes from the documents when a sentence is read."""
 
-    def __init__(self, documents: Mapping[str, Document], chunks: Sequence[Chunk], chunk_matrix: np.ndarray,
+    def __init__(self, documents: DocumentShelf, table: RowTable, chunk_matrix: np.ndarray,
                  vectors: np.ndarray, windows: tuple[np.ndarray, np.ndarray]) -> None:
         self._documents = documents
+        self._table = table
         self._chunk_matrix = chunk_matrix
-        self.spans, self.of_chunk = sentence_table(chunks)
         self.matrix = vectors
         self._windows = windows  # (vectors, offsets): sentence i's windows are vectors[offsets[i]:offsets[i + 1]]
 
     def __len__(self) -> int:
-        return len(self.spans)
+        return self._table.sentences
+
+    def span(self, srow: int) -> tuple[str, int, int]:
+        """(doc_id, start, end) of sentence `srow`."""
+        t = self._table
+        return self._documents.ids[t.sentence_doc[srow]], int(t.sentence_start[srow]), int(t.sentence_end[srow])
 
     def candidates(self, ids: np.ndarray, scores: np.ndarray, query: np.ndarray) -> list[Candidate]:
         """The sentences of the retrieved chunks, each once, with its best passage's rank and score."""
         seen: dict[int, Candidate] = {}
         for rank, (row, score) in enumerate(zip(ids.tolist(), scores.tolist()), start=1):
             passage_dense = float(self._chunk_matrix[row] @ query)
-            for srow in self.of_chunk[row]:
+            for srow in self._table.sentences_of(row).tolist():
                 if srow in seen:
                     continue
-                doc_id, start, end = self.spans[srow]
-                text = self._documents[doc_id].text
-                seen[srow] = Candidate(srow, doc_id, start, end, text[start:end], self.context(srow),
-                                       rank, float(score), passage_dense, row)
+                doc_id, start, end = self.span(srow)
+                seen[srow] = Candidate(srow, doc_id, start, end, self._documents.span(doc_id, start, end),
+                                       self.context(srow), rank, float(score), passage_dense, row)
         return list(seen.values())
 
     def neighbors(self, srow: int) -> list[int]:
         """Rows of the sentences just before and after `srow` in the same document."""
-        doc_id = self.spans[srow][0]
-        return [r for r in (srow - 1, srow + 1)
-                if 0 <= r < len(self.spans) and self.spans[r][0] == doc_id]
+        doc = self._table.sentence_doc
+        return [r for r in (srow - 1, srow + 1) if 0 <= r < len(doc) and doc[r] == doc[srow]]
 
     def context(self, srow: int) -> str:
         """The sentence with its neighbours in the same document."""
-        doc_id, start, end = self.spans[srow]
+        doc_id, start, end = self.span(srow)
         for r in self.neighbors(srow):
-            start, end = min(start, self.spans[r][1]), max(end, self.spans[r][2])
-        return self._documents[doc_id].text[start:end]
+            start, end = min(start, int(self._table.sentence_start[r])), max(end, int(self._table.sentence_end[r]))
+        return self._documents.span(doc_id, start, end)
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
         return self.matrix[np.asarray(rows, dtype=np.int64)]
@@ -77,14 +80,12 @@ class Sentences:
     def quote_end(self, srow: int) -> int:
         """Where a quote starting with sentence `srow` ends: the sentence itself, or, when it
         introduces a list ("For a normal local reaction:"), the next few items too."""
-        doc_id, _, end = self.spans[srow]
-        text = self._documents[doc_id].text
-        if not text[:end].rstrip().endswith(":"):
+        doc_id, start, end = self.span(srow)
+        if not self._documents.span(doc_id, start, end).rstrip().endswith(":"):
             return end
-        for nxt in range(srow + 1, min(srow + 1 + MAX_LIST_ITEMS, len(self.spans))):
-            next_doc, start, next_end = self.spans[nxt]
-            if next_doc != doc_id or text[end:start].strip():  # not the very next sentence
+        for nxt in range(srow + 1, min(srow + 1 + MAX_LIST_ITEMS, len(self))):
+            next_doc, next_start, next_end = self.span(nxt)
+            if next_doc != doc_id or self._documents.span(doc_id, end, next_start).strip():  # not the very next sentence
                 break
             end = next_end
         return end
-

@@ -17,5 +17,5 @@ SAMPLE_QUESTIONS = (
 
 def examples_for(kb) -> list[str]:
     """The sample questions when `kb` holds (most of) the bundled sample corpus, else none."""
-    ids = {d.doc_id.rsplit("/", 1)[-1] for d in kb.documents}
+    ids = {d.doc_id.rsplit("/", 1)[-1] for d in kb.records}
     return list(SAMPLE_QUESTIONS) if len(ids & SAMPLE_FILES) * 2 > len(SAMPLE_FILES) else []

@@ -132,7 +132,7 @@ class ChatService:
                 return kb, (staged, [], set())
             progress(0.2, f"reading and embedding {len(staged.paths)} file(s)")
             notes: list[str] = []
-            known = {d.doc_id for d in kb.documents}
+            known = {d.doc_id for d in kb.records}
             new_kb, added = kb.add(staged.paths, show_progress=show_progress, warn=notes.append,
                                    prefix=UPLOAD_PREFIX, skip_unreadable=True)
             staged.notes.extend(notes)

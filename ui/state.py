@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 import uuid
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
 
@@ -75,8 +75,8 @@ class KnowledgeBaseHolder:
         kb = self.current
         rows = self._rows
         if rows is None:
-            counts = Counter(c.doc_id for c in kb.chunks)
-            rows = [[d.title, d.source, counts[d.doc_id], d.doc_id] for d in kb.documents]
+            counts = kb.chunk_counts()
+            rows = [[d.title, d.source, counts[d.doc_id], d.doc_id] for d in kb.records]
             if kb is self._kb:
                 self._rows = rows
         return rows

@@ -212,9 +212,10 @@ def test_spans_are_pooled_from_the_texts_own_forward_pass(onnx_encoder):
     assert np.allclose(vectors, onnx_encoder.encode([text, "short"]), atol=1e-5)
     assert pooled[0].shape == (3, onnx_encoder.dimension) and pooled[1].shape == (0, onnx_encoder.dimension)
     alone = onnx_encoder.encode(SENTENCES[:2])
-    # each span is closest to its own sentence encoded alone (read in context, not identical to it)
-    assert float(pooled[0][0] @ alone[0]) > max(0.8, float(pooled[0][0] @ alone[1]))
-    assert float(pooled[0][1] @ alone[1]) > max(0.8, float(pooled[0][1] @ alone[0]))
+    # each span is closest to its own sentence encoded alone (read in context, not identical to it;
+    # int8 kernels round differently by CPU: 0.79 to 0.85 measured on its own, 0.35 on the other)
+    assert float(pooled[0][0] @ alone[0]) > max(0.7, float(pooled[0][0] @ alone[1]) + 0.2)
+    assert float(pooled[0][1] @ alone[1]) > max(0.7, float(pooled[0][1] @ alone[0]) + 0.2)
     assert np.allclose(np.linalg.norm(pooled[0][:2], axis=1), 1.0, atol=1e-5)
     assert not pooled[0][2].any() and windows[0][2].shape == (0, onnx_encoder.dimension)  # only spaces: no token
     long = " ".join(SENTENCES)
