@@ -95,6 +95,6 @@ def _join(parts: list[_Part], dimension: int) -> IndexView:
     shelf = DocumentShelf([r for p in parts for r in p.records], [p.store for p in parts for _ in p.records])
     table = RowTable.concat([p.table for p in parts], [len(p.records) for p in parts])
     return IndexView(shelf, table, RowBlocks([empty] + [p.vectors[0] for p in parts]),
-                     RowBlocks([empty] + [p.vectors[1] for p in parts]),
+                     RowBlocks([empty.astype(np.float16)] + [p.vectors[1] for p in parts]),
                      RowBlocks([empty.astype(np.float16)] + [p.vectors[2] for p in parts]),
                      np.concatenate(offsets), postings)

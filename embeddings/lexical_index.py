@@ -23,8 +23,9 @@ _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's own token pattern
 _WORD = re.compile(r"\w+(?:(?:\.|::|->)\w+)*")
 _PIECE_SEPARATOR = re.compile(r"\.|::|->")
 # The words of `_WORD` that may be identifiers (joined pieces, "_", camelCase): found in one pass,
-# so that plain prose costs no call per word.
-_MAYBE_IDENTIFIER = re.compile(r"\w+(?:(?:\.|::|->)\w+)+|\w*(?:_\w|[a-z0-9][A-Z])\w*")
+# so that plain prose costs no call per word; tried from a word's start only (a match inside a
+# word would have matched from its start), which saves the backtracking of every inner position.
+_MAYBE_IDENTIFIER = re.compile(r"(?<!\w)(?:\w+(?:(?:\.|::|->)\w+)+|\w*(?:_\w|[a-z0-9][A-Z])\w*)")
 # Where an identifier splits into its parts: "_", and camelCase ("asn1Decoding", "XMLHttpRequest").
 _PART_BOUNDARY = re.compile(r"_+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _CAMEL = re.compile(r"[a-z0-9][A-Z]")

@@ -90,7 +90,7 @@ class SegmentData:
         empty = np.zeros((0, dimension), dtype=np.float32)
         return cls([d for p in parts for d in p.documents], [c for p in parts for c in p.chunks],
                    RowBlocks([empty] + [p.chunk_vectors for p in parts]),
-                   RowBlocks([empty] + [p.sentence_vectors for p in parts]),
+                   RowBlocks([empty.astype(np.float16)] + [p.sentence_vectors for p in parts]),
                    RowBlocks([empty.astype(np.float16)] + [p.windows for p in parts]),
                    np.concatenate(offsets), TermCounts.stack([p.terms for p in parts]))
 
@@ -119,7 +119,7 @@ def write_segment(segments_dir: Path, data: SegmentData) -> dict:
     tmp.mkdir(parents=True)
     write_store(tmp, data.documents, data.chunks)
     for file, array, dtype in ((CHUNK_VECTORS, data.chunk_vectors, np.float32),
-                               (SENTENCE_VECTORS, data.sentence_vectors, np.float32),
+                               (SENTENCE_VECTORS, data.sentence_vectors, np.float16),
                                (WINDOWS, data.windows, np.float16), (WINDOW_OFFSETS, data.window_offsets, np.int64)):
         with open(tmp / file, "wb") as f:  # a file object keeps numpy from renaming the path
             np.save(f, np.ascontiguousarray(array, dtype=dtype))

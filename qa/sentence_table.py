@@ -61,7 +61,8 @@ class Sentences:
         return self._documents.span(doc_id, start, end)
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
-        return self.matrix[np.asarray(rows, dtype=np.int64)]
+        """The sentence vectors of `rows` (stored as float16), as float32."""
+        return np.asarray(self.matrix[np.asarray(rows, dtype=np.int64)], dtype=np.float32)
 
     def windows(self, row: int) -> np.ndarray:
         """The window vectors of sentence `row` (none for a short sentence)."""
