@@ -72,6 +72,9 @@ class SegmentStore:
     def __init__(self, folder: Path) -> None:
         self._con = sqlite3.connect(f"file:{Path(folder) / STORE}?mode=ro&immutable=1", uri=True,
                                     check_same_thread=False)
+        # SQLite's page cache (2 MB by default) would fill with text pages of every segment; the
+        # text is read a span at a time, and the few rows read often are few.
+        self._con.execute("PRAGMA cache_size = -64")
         self._lock = threading.Lock()
         with np.load(Path(folder) / TEXT_INDEX, allow_pickle=False) as z:
             self._pointers, self._offsets, self._lines = z["pointers"], z["offsets"], z["lines"]

@@ -118,11 +118,11 @@ def rank_chunks(question: str, n: int, mode: str, settings: RetrievalSettings, *
     lex = lexical.scores(question, prior)
     if allowed is not None:
         lex = np.where(allowed, lex, -1.0).astype(np.float32)
-    lex_ids = top_k(lex, n)
+    matched = np.flatnonzero(lex > 0)  # only chunks holding a query term are lexical candidates
+    lex_ids = matched[top_k(lex[matched], n)]
     if mode == "lexical":
-        lex_ids = lex_ids[lex[lex_ids] > 0]
         return lex_ids, lex[lex_ids], None
-    union = np.union1d(dense_ids, lex_ids[lex[lex_ids] > 0])
+    union = np.union1d(dense_ids, lex_ids)
     fused = fuse(matrix[union] @ query, lex[union], settings)
     order = top_k(fused, len(union))
     return union[order], fused[order], query

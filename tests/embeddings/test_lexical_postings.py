@@ -52,9 +52,10 @@ def test_written_postings_open_memory_mapped_and_match_the_in_memory_ones(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(POSTINGS_FILES)
     opened, built = Postings.open(tmp_path), Postings.of_counts(counts)
     for array in opened.arrays():
-        assert isinstance(array, np.memmap)
+        assert isinstance(array, np.memmap) == (array is not opened.hashes)  # hashes are held in memory
     assert len(opened) == len(built) == 30
-    assert list(opened.terms) == sorted(counts.vocabulary.tolist())
+    assert sorted(opened.terms.tolist()) == sorted(counts.vocabulary.tolist())
+    assert np.all(opened.hashes[1:] > opened.hashes[:-1]) and len(opened.hashes) == len(opened.terms)
     for term in counts.vocabulary.tolist() + ["zebra", "", "zzzzzzzzzzzzzzzzzzzzzzzzzzzz"]:
         (rows, tf), (rows2, tf2) = opened.lookup(term), built.lookup(term)
         np.testing.assert_array_equal(rows, rows2)
