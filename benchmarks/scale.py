@@ -122,6 +122,21 @@ def material() -> tuple[list[str], list[str], list[str]]:
     return sentences, sentences, questions
 
 
+def build(work: Path, args, sentences: list[str], base: np.ndarray) -> float:
+    """Generate the files and index them in a process of its own (Milvus Lite lets one process at a
+    time open its file); the build's seconds, also kept in the work folder for `--reuse`."""
+    generate(work / "files", args.chunks * BYTES_PER_CHUNK / 1e6, 1.0, sentences)
+    np.save(work / "base.npy", base)
+    built = subprocess.run([sys.executable, "-c", BUILD.format(root=str(ROOT), bench=str(ROOT / "benchmarks")),
+                            str(work / "files"), str(work / "index"), str(work / "base.npy"), args.index_type,
+                            args.store], capture_output=True, text=True, cwd=ROOT)
+    if built.returncode != 0:
+        sys.exit(f"the build failed:\n{built.stderr[-3000:]}")
+    build_s = float(built.stdout.strip().splitlines()[-1])
+    (work / "build_s.txt").write_text(str(build_s))
+    return build_s
+
+
 def exact_top(index_dir: Path, queries: np.ndarray, k: int) -> list[set]:
     """Each query's k nearest chunks by an exact scan of every chunk vector, as (doc_id, chunk) keys."""
     from embeddings.index_folder import read_manifest
@@ -149,6 +164,9 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=300, help="dense searches timed (default 300)")
     parser.add_argument("--asks", type=int, default=50, help="hybrid asks timed (default 50)")
     parser.add_argument("--work", type=Path, default=None, help="folder for the files and the index (default: a temporary one)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --work: measure the index an earlier run built there again (same build time), "
+                             "e.g. after a change to searching that leaves the index format as it was")
     parser.add_argument("--out", type=Path, default=None, help="also add the row to this JSON file (and a .md beside it)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -165,15 +183,10 @@ def main() -> int:
         queries = np.vstack([encoder.encode_query(q) for q in picked[:args.queries]]).astype(np.float32)
         del encoder
 
-        generate(work / "files", args.chunks * BYTES_PER_CHUNK / 1e6, 1.0, sentences)
-        np.save(work / "base.npy", base)
-        # Each part in a process of its own: Milvus Lite lets one process at a time open its file.
-        built = subprocess.run([sys.executable, "-c", BUILD.format(root=str(ROOT), bench=str(ROOT / "benchmarks")),
-                                str(work / "files"), str(work / "index"), str(work / "base.npy"), args.index_type,
-                                args.store], capture_output=True, text=True, cwd=ROOT)
-        if built.returncode != 0:
-            sys.exit(f"the build failed:\n{built.stderr[-3000:]}")
-        build_s = float(built.stdout.strip().splitlines()[-1])
+        if args.reuse and (work / "build_s.txt").is_file():
+            build_s = float((work / "build_s.txt").read_text())
+        else:
+            build_s = build(work, args, sentences, base)
 
         from embeddings.index_folder import read_manifest
 

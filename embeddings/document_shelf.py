@@ -10,6 +10,7 @@ removes the segment's folder later leaves this view reading what it opened.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -131,6 +132,8 @@ class DocumentShelf:
         self._cached_chars = 0
         self._cache_chars = cache_chars
         self._lock = threading.Lock()
+        # An answer reads the same spans several times (scoring, the reader, the quote).
+        self.span = functools.lru_cache(maxsize=2048)(self._span)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -148,7 +151,7 @@ class DocumentShelf:
     def record(self, doc_id: str) -> DocumentRecord:
         return self.records[self._position[doc_id]]
 
-    def span(self, doc_id: str, start: int, end: int) -> str:
+    def _span(self, doc_id: str, start: int, end: int) -> str:
         """Characters `start:end` of a document's text (`text[start:end]`), without reading it whole."""
         return self._stores[self._position[doc_id]].span(doc_id, start, end)
 

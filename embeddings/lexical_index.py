@@ -189,7 +189,8 @@ class Postings:
     @classmethod
     def open(cls, folder: Path) -> "Postings":
         """The postings `write_postings` wrote into `folder`, memory-mapped (read-only), but the hashes."""
-        arrays = [_load(Path(folder) / name) for name in POSTINGS_FILES]
+        # Plain views of the maps: slicing a np.memmap costs a Python-level hook per slice.
+        arrays = [np.asarray(_load(Path(folder) / name)) for name in POSTINGS_FILES]
         arrays[1] = np.array(arrays[1])
         return cls(*arrays)
 
@@ -210,7 +211,10 @@ class Postings:
 
     def lookup(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         """The rows holding `term` and how often each does; empty arrays if none does."""
-        h = term_hashes([term])[0]
+        return self.lookup_hash(term_hashes([term])[0])
+
+    def lookup_hash(self, h: np.uint64) -> tuple[np.ndarray, np.ndarray]:
+        """`lookup` of the term whose `term_hashes` value is `h` (hashed once for all segments)."""
         i = int(np.searchsorted(self.hashes, h))
         if i < len(self.hashes) and self.hashes[i] == h:
             postings = slice(int(self.ptr[i]), int(self.ptr[i + 1]))
@@ -293,9 +297,9 @@ class LexicalIndex:
 
     def _postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         """The live postings of `term` across all parts: index rows and their term counts."""
-        rows, counts = [], []
+        rows, counts, h = [], [], term_hashes([term])[0]
         for postings, to_global, all_live in self._parts:
-            local, tf = postings.lookup(term)
+            local, tf = postings.lookup_hash(h)
             if not len(local):
                 continue
             where = local if to_global is None else to_global[local]
@@ -312,9 +316,9 @@ class LexicalIndex:
 
     def _count_live(self, term: str) -> int:
         """How many live rows hold `term` (cached by `_df`: counting needs no weights)."""
-        total = 0
+        total, h = 0, term_hashes([term])[0]
         for postings, to_global, all_live in self._parts:
-            local, _ = postings.lookup(term)
+            local, _ = postings.lookup_hash(h)
             total += len(local) if all_live else int(np.count_nonzero(to_global[local] >= 0))
         return total
 
