@@ -1,0 +1,69 @@
+"""HNSW search settings on a built index, with dev queries the scale benchmark never asks.
+
+Recall@10 (against an exact scan of every chunk vector) and time per dense search through the
+index's own search path, for a few (rerank depth, efSearch) pairs. The queries are the titles of
+SciFact abstracts 2000-2299, which seed no vector of `benchmarks/scale.py` (it derives its vectors
+from abstracts 0-1999 and asks SciFact's claims), so choosing settings here does not fit the
+figures scale.py reports.
+
+    .venv/bin/python benchmarks/scale.py --chunks 1000000 --work /tmp/s1m
+    .venv/bin/python benchmarks/hnsw_search_settings.py /tmp/s1m/index --out benchmarks/results/hnsw_search_settings.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SCIFACT = ROOT.parent / "shared" / "data" / "scifact"
+SETTINGS = [(4, 768), (10, 768), (4, 1024), (10, 1024), (25, 768)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("index", type=Path, help="an index built with --index-type hnsw")
+    parser.add_argument("--out", type=Path, default=None, help="also write the rows to this JSON file")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if not (SCIFACT / "corpus.jsonl").is_file():
+        sys.exit(f"needs SciFact at {SCIFACT}")
+    import embeddings.ann_index as ann
+    from embeddings.backends import load_encoder
+    from qa import KnowledgeBase
+
+    rows = [json.loads(line) for line in open(SCIFACT / "corpus.jsonl", encoding="utf-8")][2000:2300]
+    encoder = load_encoder()
+    queries = np.vstack([encoder.encode_query(r["title"]) for r in rows]).astype(np.float32)
+    kb = KnowledgeBase.open(args.index, encoder=encoder)
+    scores = np.asarray(kb._matrix, dtype=np.float32) @ queries.T
+    truth = [set(np.argsort(-scores[:, j], kind="stable")[:10].tolist()) for j in range(len(queries))]
+    del scores
+    out = []
+    for rerank, ef in SETTINGS:
+        ann.HNSW_RERANK, ann.HNSW_EF_SEARCH = rerank, ef
+        found, times = [], []
+        for q in queries:
+            start = time.perf_counter()
+            _, ids = kb._vectors.search(q, 10)
+            times.append(time.perf_counter() - start)
+            found.append(set(ids.tolist()))
+        row = {"chunks": len(kb._vectors), "rerank": rerank, "ef_search": ef,
+               "recall_at_10": round(float(np.mean([len(a & b) / 10 for a, b in zip(found, truth)])), 4),
+               "search_p50_ms": round(float(np.median(times)) * 1000, 2)}
+        print(json.dumps(row), flush=True)
+        out.append(row)
+    if args.out:
+        args.out.write_text(json.dumps({"queries": "titles of SciFact abstracts 2000-2299", "rows": out}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
