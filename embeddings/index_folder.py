@@ -24,7 +24,7 @@ from embeddings.errors import IndexDamagedError, IndexMismatchError, IndexNotFou
 
 FORMAT_NAME = "groundqa-index"
 SEGMENTS = "segments"
-FORMAT_VERSION = 7  # 2: sentence windows (windows.npz); 3: datelines split, conventions spelled out in sentence vectors; 4: main-content HTML, PDF via pdfium, enumeration labels, identifier part terms; 5: int8 ONNX, sentence vectors pooled from the chunks, encoder record, file table, checksums; 6: immutable segments and deletions, BM25 from term counts; 7: chunk and sentence tables as arrays (table.npz), text offsets (text_index.npz), BM25 postings, float16 sentence vectors
+FORMAT_VERSION = 8  # 2: sentence windows (windows.npz); 3: datelines split, conventions spelled out in sentence vectors; 4: main-content HTML, PDF via pdfium, enumeration labels, identifier part terms; 5: int8 ONNX, sentence vectors pooled from the chunks, encoder record, file table, checksums; 6: immutable segments and deletions, BM25 from term counts; 7: chunk and sentence tables as arrays (table.npz), text offsets (text_index.npz), BM25 postings, float16 sentence vectors; 8: texts.bin, document text read by span
 MANIFEST = "manifest.json"
 # Opening an index checks its files' contents (not only their sizes) up to this many bytes in all.
 HASH_LIMIT = 64 * 1024 * 1024

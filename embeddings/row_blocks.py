@@ -7,6 +7,9 @@ from typing import Sequence
 import numpy as np
 
 
+FEW_ROWS = 64  # up to this many rows are read one by one, each straight into place
+
+
 class RowBlocks:
     """The rows of `blocks` (e.g. each segment's memory-mapped sentence vectors), in order, read
     by row, by slice or by a list of rows; the blocks stay where they are (on disk, for a memory map)."""
@@ -39,6 +42,8 @@ class RowBlocks:
         rows = np.asarray(key)
         rows = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64)
         out = np.empty((len(rows),) + self.shape[1:], dtype=self.dtype)
+        if len(rows) <= FEW_ROWS:
+            return self._gather_few(rows, out)
         order = np.argsort(rows, kind="stable")
         which = np.searchsorted(self.starts, rows[order], side="right") - 1
         cuts = np.flatnonzero(np.diff(which)) + 1
@@ -50,6 +55,20 @@ class RowBlocks:
             b = int(which[first])
             local = rows[mine] - self.starts[b]
             out[mine] = self.blocks[b][int(local[0])] if len(mine) == 1 else self.blocks[b][local]
+        return out
+
+    def _gather_few(self, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """`out` filled row by row, each read straight into place (a search's few dozen rows over
+        hundreds of segments: per-block bookkeeping would cost more than the reads)."""
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
+            raise IndexError(f"rows out of range for {len(self)} rows")
+        which = np.searchsorted(self.starts, rows, side="right") - 1
+        for i, b, local in zip(range(len(rows)), which.tolist(), (rows - self.starts[which]).tolist()):
+            block = self.blocks[b]
+            if hasattr(block, "read_into"):
+                block.read_into(local, out[i])
+            else:
+                out[i] = block[local]
         return out
 
     def __matmul__(self, other: np.ndarray) -> np.ndarray:

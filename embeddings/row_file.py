@@ -57,6 +57,14 @@ class RowFile:
                 done += got
         return out
 
+    def read_into(self, row: int, out: np.ndarray) -> None:
+        """Row `row` read straight into `out` (one C-contiguous row): one call, no temporaries."""
+        if not 0 <= row < len(self):
+            raise IndexError(f"row {row} out of range for {len(self)} rows")
+        view = memoryview(out.reshape(-1).view(np.uint8))
+        if os.preadv(self._fd, [view], self._offset + row * self._row_bytes) != len(view):
+            out[...] = self._read(row, row + 1)[0]  # a short read: the loop resumes it or says what is wrong
+
     def __getitem__(self, key):
         if isinstance(key, slice):
             start, stop, step = key.indices(len(self))
@@ -102,6 +110,14 @@ class RowSubset:
     @property
     def ndim(self) -> int:
         return len(self.shape)
+
+    def read_into(self, row: int, out: np.ndarray) -> None:
+        """Row `row` of the subset read into `out`, as `RowFile.read_into`."""
+        base_row = int(self._rows[row])
+        if hasattr(self._base, "read_into"):
+            self._base.read_into(base_row, out)
+        else:
+            out[...] = self._base[base_row]
 
     def __getitem__(self, key):
         if isinstance(key, (int, np.integer)):

@@ -97,6 +97,7 @@ def segment(idx):
     (lambda idx: (segment(idx) / "postings_rows.npy").write_bytes(bytes(52)), "postings_rows.npy has 52 bytes"),
     (lambda idx: (segment(idx) / "table.npz").write_bytes(b"PK" + bytes(50)), "table.npz has 52 bytes"),
     (lambda idx: (segment(idx) / "text_index.npz").unlink(), "text_index.npz is missing"),
+    (lambda idx: (segment(idx) / "texts.bin").write_bytes(b"abc"), "texts.bin has 3 bytes"),
     (lambda idx: __import__("shutil").rmtree(segment(idx)), "is missing"),
     (lambda idx: (idx / "manifest.json").write_text((idx / "manifest.json").read_text().replace('"documents":1', '"documents":2')),
      "manifest.json was edited"),

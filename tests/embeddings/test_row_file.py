@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from embeddings.row_blocks import RowBlocks
-from embeddings.row_file import RowFile
+from embeddings.row_file import RowFile, RowSubset
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int64])
@@ -28,7 +28,14 @@ def test_rows_read_as_numpy_reads_them(tmp_path, dtype):
     with pytest.raises(IndexError):
         rows[57]
     blocks = RowBlocks([rows, RowFile(tmp_path / "a.npy")])
-    np.testing.assert_array_equal(blocks[[1, 60, 113]], np.vstack([array, array])[[1, 60, 113]])
+    both = np.vstack([array, array])
+    np.testing.assert_array_equal(blocks[[1, 60, 113]], both[[1, 60, 113]])  # a few rows: read one by one
+    many = np.random.default_rng(1).permutation(114)[:100]  # many: read in runs, block by block
+    np.testing.assert_array_equal(blocks[many], both[many])
+    with pytest.raises(IndexError):
+        blocks[[3, 114]]
+    live = RowBlocks([RowSubset(RowFile(tmp_path / "a.npy"), np.array([2, 9, 56])), rows])
+    np.testing.assert_array_equal(live[[2, 0, 59]], np.vstack([array[[2, 9, 56]], array])[[2, 0, 59]])
     query = np.ones(6, dtype=np.float32)
     np.testing.assert_allclose(blocks @ query, np.vstack([array, array]).astype(np.float32) @ query, rtol=1e-5)
 
