@@ -8,13 +8,16 @@ since encoding a million chunks here would take days. Queries are real questions
 claims, or the project's question sets) encoded by the real model.
 
 A fresh process then opens the index (the real model for questions), runs dense searches of the
-query vectors (p50/p95, and recall@10 against an exact scan of every chunk vector), hybrid
-`ask`s with the reader, and reports its peak resident memory. One JSON line on stdout:
+query vectors (p50/p95, and recall@10 against an exact scan of every chunk vector; then the same
+searches again), hybrid `ask`s with the reader, and reports its peak resident memory. Whether the
+index's files are in the OS page cache decides much of a large index's latency: `--cold` empties
+it first (Linux, root), so that runs compare. One JSON line on stdout:
 
-    chunks, index_type, build_s, search_p50_ms, search_p95_ms, recall_at_10, ask_p50_ms, rss_mb, disk_mb
+    chunks, index_type, build_s, search_p50_ms, search_p95_ms, search_again_p50_ms, page_cache,
+    recall_at_10, ask_p50_ms, rss_mb, disk_mb
 
     .venv/bin/python benchmarks/scale.py --chunks 200000
-    .venv/bin/python benchmarks/scale.py --chunks 1000000 --out benchmarks/results/scale.json
+    .venv/bin/python benchmarks/scale.py --chunks 1000000 --cold --out benchmarks/results/scale.json
 """
 
 from __future__ import annotations
@@ -74,6 +77,11 @@ for q in queries:
     passages = kb.search_by_vector(q, 10)
     search.append(time.perf_counter() - start)
     found.append([(p.doc_id, p.chunk) for p in passages])
+again = []  # the same searches once more: their rows now read once (the page cache's best case)
+for q in queries:
+    start = time.perf_counter()
+    kb.search_by_vector(q, 10)
+    again.append(time.perf_counter() - start)
 kb.ask(questions[0])  # the reader and the query encoder load once, as in a running chat
 ask = []
 for question in questions:
@@ -82,7 +90,7 @@ for question in questions:
     ask.append(time.perf_counter() - start)
 # VmHWM, this process's own peak: ru_maxrss would carry the parent's from before the exec.
 peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
-print(json.dumps({{"search": search, "found": found, "ask": ask, "rss_mb": peak / 1024}}))
+print(json.dumps({{"search": search, "again": again, "found": found, "ask": ask, "rss_mb": peak / 1024}}))
 """
 
 
@@ -167,6 +175,9 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true",
                         help="with --work: measure the index an earlier run built there again (same build time), "
                              "e.g. after a change to searching that leaves the index format as it was")
+    parser.add_argument("--cold", action="store_true",
+                        help="empty the OS page cache before the measuring process opens the index (Linux, root): "
+                             "every search's rows then come from disk at first, as after a restart")
     parser.add_argument("--out", type=Path, default=None, help="also add the row to this JSON file (and a .md beside it)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -193,6 +204,8 @@ def main() -> int:
         manifest = read_manifest(work / "index")
         np.save(work / "queries.npy", queries)
         (work / "questions.json").write_text(json.dumps(picked[:args.asks]), encoding="utf-8")
+        if args.cold:
+            empty_page_cache()
         child = subprocess.run([sys.executable, "-c", CHILD.format(root=str(ROOT)), str(work / "index"),
                                 str(work / "queries.npy"), str(work / "questions.json")],
                                capture_output=True, text=True, cwd=ROOT)
@@ -209,6 +222,8 @@ def main() -> int:
                "build_s": round(build_s, 1),
                "search_p50_ms": round(float(np.percentile(search, 50)), 3),
                "search_p95_ms": round(float(np.percentile(search, 95)), 3),
+               "search_again_p50_ms": round(float(np.percentile(np.array(measured["again"]) * 1000, 50)), 3),
+               "page_cache": "emptied" if args.cold else "as found",
                "recall_at_10": round(float(recall), 4),
                "ask_p50_ms": round(float(np.percentile(np.array(measured["ask"]) * 1000, 50)), 1),
                "rss_mb": round(measured["rss_mb"]), "disk_mb": round(disk_mb(work / "index"))}
@@ -221,26 +236,38 @@ def main() -> int:
     return 0
 
 
+def empty_page_cache() -> None:
+    """Write dirty pages out, then drop the page cache (what `echo 3 > /proc/sys/vm/drop_caches` does)."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError as exc:
+        sys.exit(f"--cold needs Linux and root to empty the page cache ({exc.strerror})")
+
+
 def write_results(path: Path, row: dict, args) -> None:
     """Add `row` to the JSON results at `path` (one row per chunk count and type) and rewrite the table beside it."""
     old = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"rows": []}
     rows = [r for r in old["rows"] if (r["chunks"] // 1000, r["index_type"]) != (row["chunks"] // 1000, row["index_type"])]
     rows = sorted(rows + [{**row, "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                            "command": f"benchmarks/scale.py --chunks {args.chunks} --index-type {args.index_type}"
-                                      + (f" --store {args.store}" if args.store != "faiss" else "")}],
+                                      + (f" --store {args.store}" if args.store != "faiss" else "")
+                                      + (" --cold" if args.cold else "")}],
                   key=lambda r: (r["chunks"], r["index_type"]))
     data = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "vectors": f"0.7 x one + 0.3 x another of the real all-MiniLM-L6-v2 vectors of {BASE_TEXTS} SciFact "
                        f"abstracts, + N(0, {NOISE}^2) noise per dimension, normalized",
             "rows": rows}
     path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    columns = ["chunks", "index_type", "build_s", "search_p50_ms", "search_p95_ms", "recall_at_10", "ask_p50_ms",
-               "rss_mb", "disk_mb"]
+    columns = ["chunks", "index_type", "build_s", "search_p50_ms", "search_p95_ms", "search_again_p50_ms",
+               "recall_at_10", "ask_p50_ms", "rss_mb", "disk_mb", "page_cache"]
     lines = ["# Scale (benchmarks/scale.py)", "", f"Machine: {data['machine']}. Vectors: {data['vectors']}.",
              "Search: dense, one query vector at a time, k=10, in a fresh process with the index open; "
-             "recall against an exact scan. ask: hybrid, with the reader. rss: that process's peak.", "",
+             "recall against an exact scan; again: the same searches a second time. ask: hybrid, with the "
+             "reader. rss: that process's peak. page_cache: emptied before that process started (--cold), or "
+             "as earlier work left it.", "",
              "| " + " | ".join(columns) + " | command |", "|" + "---|" * (len(columns) + 1)]
-    lines += ["| " + " | ".join(str(r[c]) for c in columns) + f" | `{r['command']}` |" for r in rows]
+    lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + f" | `{r['command']}` |" for r in rows]
     path.with_suffix(".md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

@@ -20,11 +20,12 @@ import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from corpus.documents import Document, Page, page_at
+from embeddings import read_ahead
 from embeddings.index_folder import STORE
 
 # Whole texts kept after use, up to this many characters in all (the last one read is always kept).
@@ -114,19 +115,30 @@ class SegmentStore:
             raise KeyError(doc_id)
         return row[0]
 
-    def span(self, doc_id: str, start: int, end: int) -> str:
-        """Characters `start:end` of the document's text, read alone."""
+    def _bytes(self, doc_id: str, start: int, end: int) -> tuple[int, int, int, int]:
+        """(file offset, size, first character, end) of the whole steps of `texts.bin` holding `start:end`."""
         position = self._where[doc_id]
         marks = self._offsets[self._pointers[position]:self._pointers[position + 1]]
         end = min(max(end, start), (len(marks) - 2) * STEP + STEP)
         first, last = start // STEP, min(-(-end // STEP), len(marks) - 1)
         if first >= last:
+            return 0, 0, 0, 0
+        return int(self._begins[position] + marks[first]), int(marks[last] - marks[first]), first * STEP, end
+
+    def span(self, doc_id: str, start: int, end: int) -> str:
+        """Characters `start:end` of the document's text, read alone."""
+        offset, size, first, end = self._bytes(doc_id, start, end)
+        if not size:
             return ""
-        size = int(marks[last] - marks[first])
-        raw = os.pread(self._texts, size, int(self._begins[position] + marks[first]))
+        raw = os.pread(self._texts, size, offset)
         if len(raw) != size:
             raise OSError(f"{TEXTS} is shorter than its index says")
-        return raw.decode("utf-8")[start - first * STEP:end - first * STEP]
+        return raw.decode("utf-8")[start - first:end - first]
+
+    def prefetch(self, doc_id: str, start: int, end: int) -> None:
+        """Start reading characters `start:end` (posix_fadvise WILLNEED) without waiting for them."""
+        offset, size, _, _ = self._bytes(doc_id, start, end)
+        read_ahead.file_range(self._texts, offset, size)
 
     def line_at(self, doc_id: str, offset: int) -> int:
         """The 1-based line holding character `offset` (lines end at "\\n")."""
@@ -172,6 +184,12 @@ class DocumentShelf:
     def _span(self, doc_id: str, start: int, end: int) -> str:
         """Characters `start:end` of a document's text (`text[start:end]`), without reading it whole."""
         return self._stores[self._position[doc_id]].span(doc_id, start, end)
+
+    def prefetch(self, spans: Iterable[tuple[str, int, int]]) -> None:
+        """Start reading the texts of `spans` ((doc_id, start, end) each), all before any is read,
+        so that the reads that follow wait on the disk once, not once each."""
+        for doc_id, start, end in spans:
+            self._stores[self._position[doc_id]].prefetch(doc_id, start, end)
 
     def line_at(self, doc_id: str, offset: int) -> int:
         """The 1-based line of a document holding character `offset`."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,60 +13,12 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from embeddings.term_prior import TermPrior
+from embeddings.terms import PIECE_SEPARATOR, TOKEN, WORD, english_stemmer, tokenize
 
 if TYPE_CHECKING:  # scipy is imported where first used: `show`, `--help` and `index` of an unchanged folder skip it
     from scipy import sparse
 
 K1, B = 1.2, 0.75  # BM25's defaults (Lucene's and bm25s')
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # bm25s's own token pattern
-# A word, or an identifier whose pieces are joined by ".", "::" or "->": "Example.Group.id", "std::vector".
-_WORD = re.compile(r"\w+(?:(?:\.|::|->)\w+)*")
-_PIECE_SEPARATOR = re.compile(r"\.|::|->")
-# The words of `_WORD` that may be identifiers (joined pieces, "_", camelCase): found in one pass,
-# so that plain prose costs no call per word; tried from a word's start only (a match inside a
-# word would have matched from its start), which saves the backtracking of every inner position.
-_MAYBE_IDENTIFIER = re.compile(r"(?<!\w)(?:\w+(?:(?:\.|::|->)\w+)+|\w*(?:_\w|[a-z0-9][A-Z])\w*)")
-# Where an identifier splits into its parts: "_", and camelCase ("asn1Decoding", "XMLHttpRequest").
-_PART_BOUNDARY = re.compile(r"_+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-_CAMEL = re.compile(r"[a-z0-9][A-Z]")
-
-
-def _stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-def tokenize(texts: Sequence[str], stemmer=None) -> list[list[str]]:
-    """Lower-cased, stopword-free, stemmed word lists, as bm25s indexes them; an identifier also
-    gives its parts (see `identifier_terms`)."""
-    import bm25s
-
-    texts = [_with_identifier_terms(text) for text in texts]
-    return bm25s.tokenize(texts, lower=True, stopwords="en", stemmer=stemmer or _stemmer(),
-                          return_ids=False, show_progress=False)
-
-
-def identifier_terms(word: str) -> list[str]:
-    """The words an identifier adds to its own, so that it matches whole and by part.
-
-    "asn1_der_decoding" adds "asn1 der decoding" (bm25s keeps it whole); "Example.Group.id", which
-    bm25s reads as three words, adds "Example_Group_id" as the whole; "asn1Decoding" adds "asn1 Decoding".
-    A plain word adds nothing.
-    """
-    pieces = _PIECE_SEPARATOR.split(word)
-    added = []
-    if len(pieces) > 1 and max(len(p) for p in pieces) > 1:  # "e.g" or "U.S" is no identifier
-        added.append("_".join(pieces))
-    for piece in pieces:
-        if "_" in piece.strip("_") or _CAMEL.search(piece):
-            added.extend(part for part in _PART_BOUNDARY.split(piece) if part)
-    return added
-
-
-def _with_identifier_terms(text: str) -> str:
-    added = [term for word in _MAYBE_IDENTIFIER.findall(text) for term in identifier_terms(word)]
-    return f"{text} {' '.join(added)}" if added else text
 
 
 @dataclass(frozen=True)
@@ -305,7 +256,7 @@ class LexicalIndex:
     def _stemmer(self):
         stemmer = getattr(self._local, "stemmer", None)
         if stemmer is None:
-            stemmer = self._local.stemmer = _stemmer()
+            stemmer = self._local.stemmer = english_stemmer()
         return stemmer
 
     def _postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
@@ -378,7 +329,7 @@ class LexicalIndex:
         if prior is None or prior.weight <= 0:
             return self.idf(tokenize([query], self._stemmer)[0])
         # Each word, and each dotted identifier as a whole ("Example.Group"), which English never uses.
-        words = _TOKEN.findall(query) + [w for w in _WORD.findall(query) if _PIECE_SEPARATOR.search(w)]
+        words = TOKEN.findall(query) + [w for w in WORD.findall(query) if PIECE_SEPARATOR.search(w)]
         rates: dict[str, float] = {}
         for word, stems in zip(words, tokenize(words, self._stemmer)):
             for term in stems:

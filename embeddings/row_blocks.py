@@ -42,6 +42,7 @@ class RowBlocks:
         rows = np.asarray(key)
         rows = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64)
         out = np.empty((len(rows),) + self.shape[1:], dtype=self.dtype)
+        self.prefetch(rows)
         if len(rows) <= FEW_ROWS:
             return self._gather_few(rows, out)
         order = np.argsort(rows, kind="stable")
@@ -56,6 +57,18 @@ class RowBlocks:
             local = rows[mine] - self.starts[b]
             out[mine] = self.blocks[b][int(local[0])] if len(mine) == 1 else self.blocks[b][local]
         return out
+
+    def prefetch(self, rows: Sequence[int] | np.ndarray) -> None:
+        """Start reading `rows` from the blocks that read from disk (`RowFile.prefetch_row`), all
+        before any is waited for: cold rows then cost about one disk wait, not one each."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if not len(rows) or rows.min() < 0 or rows.max() >= len(self):
+            return
+        which = np.searchsorted(self.starts, rows, side="right") - 1
+        for b, local in zip(which.tolist(), (rows - self.starts[which]).tolist()):
+            block = self.blocks[b]
+            if hasattr(block, "prefetch_row"):
+                block.prefetch_row(local)
 
     def _gather_few(self, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
         """`out` filled row by row, each read straight into place (a search's few dozen rows over

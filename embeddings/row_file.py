@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npy_format
 
+from embeddings import read_ahead
+
 
 class RowFile:
     """A 2-D (or 1-D) .npy file, read by row, slice, list of rows or mask; whole with `np.asarray`."""
@@ -56,6 +58,12 @@ class RowFile:
                     raise OSError(f"{self.path} is shorter than its header says")
                 done += got
         return out
+
+    def prefetch_row(self, row: int) -> None:
+        """Ask the kernel to start reading row `row` (posix_fadvise WILLNEED) and return at once:
+        the reads of a question's scattered rows then wait on the disk together, not in turn."""
+        if 0 <= row < len(self):
+            read_ahead.file_range(self._fd, self._offset + row * self._row_bytes, self._row_bytes)
 
     def read_into(self, row: int, out: np.ndarray) -> None:
         """Row `row` read straight into `out` (one C-contiguous row): one call, no temporaries."""
@@ -110,6 +118,11 @@ class RowSubset:
     @property
     def ndim(self) -> int:
         return len(self.shape)
+
+    def prefetch_row(self, row: int) -> None:
+        """Row `row` of the subset read ahead, as `RowFile.prefetch_row`."""
+        if hasattr(self._base, "prefetch_row"):
+            self._base.prefetch_row(int(self._rows[row]))
 
     def read_into(self, row: int, out: np.ndarray) -> None:
         """Row `row` of the subset read into `out`, as `RowFile.read_into`."""

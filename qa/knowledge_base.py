@@ -245,7 +245,7 @@ class KnowledgeBase:
         `exclude` leaves out the documents with these ids, as if they were not indexed.
         """
         ids, scores, _ = self._rank_chunks(question, k, mode, retrieval, exclude)
-        return [self._passage(int(i), float(s), rank) for rank, (i, s) in enumerate(zip(ids[:k], scores[:k]), 1)]
+        return self._passages(ids[:k], scores[:k])
 
     def search_by_vector(self, vector: np.ndarray, k: int = 5) -> list[Passage]:
         """The `k` chunks nearest to `vector` (a unit vector of the index's model), best first:
@@ -253,7 +253,7 @@ class KnowledgeBase:
         if k < 1:
             raise QuestionError(f"k must be at least 1, not {k}")
         scores, ids = self._vectors.search(np.asarray(vector, dtype=np.float32).reshape(-1), k)
-        return [self._passage(int(i), float(s), rank) for rank, (i, s) in enumerate(zip(ids, scores), 1)]
+        return self._passages(ids, scores)
 
     def search_documents(self, question: str, k: int = 10, *, mode: str = "hybrid",
                          retrieval: RetrievalSettings | None = None,
@@ -321,7 +321,7 @@ class KnowledgeBase:
         """
         ids, scores, query = self._rank_chunks(question, k, mode, retrieval, exclude)
         ids, scores = ids[:k], scores[:k]
-        passages = tuple(self._passage(int(i), float(s), r) for r, (i, s) in enumerate(zip(ids, scores), 1))
+        passages = tuple(self._passages(ids, scores))
         if not len(ids):
             return passages, [], np.zeros((0, len(FEATURES)))
         if query is None:
@@ -406,6 +406,13 @@ class KnowledgeBase:
             return None
         rows = [self._documents.position(d) for d in exclude if d in self._documents]
         return ~np.isin(self._chunk_doc, rows)
+
+    def _passages(self, rows: np.ndarray, scores: np.ndarray) -> list[Passage]:
+        """The passages of chunk `rows`, ranked in order, their texts read ahead together."""
+        t = self._table
+        self._documents.prefetch((self._documents.ids[t.chunk_doc[r]], int(t.chunk_start[r]), int(t.chunk_end[r]))
+                                 for r in np.asarray(rows).tolist())
+        return [self._passage(int(i), float(s), rank) for rank, (i, s) in enumerate(zip(rows, scores), 1)]
 
     def _passage(self, row: int, score: float, rank: int) -> Passage:
         t = self._table

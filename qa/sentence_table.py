@@ -38,9 +38,11 @@ class Sentences:
     def candidates(self, ids: np.ndarray, scores: np.ndarray, query: np.ndarray) -> list[Candidate]:
         """The sentences of the retrieved chunks, each once, with its best passage's rank and score."""
         seen: dict[int, Candidate] = {}
-        for rank, (row, score) in enumerate(zip(ids.tolist(), scores.tolist()), start=1):
+        rows = [self._table.sentences_of(row).tolist() for row in ids.tolist()]
+        self._documents.prefetch(self.context_span(srow) for srows in rows for srow in srows)
+        for rank, (row, score, srows) in enumerate(zip(ids.tolist(), scores.tolist(), rows), start=1):
             passage_dense = float(self._chunk_matrix[row] @ query)
-            for srow in self._table.sentences_of(row).tolist():
+            for srow in srows:
                 if srow in seen:
                     continue
                 doc_id, start, end = self.span(srow)
@@ -53,12 +55,16 @@ class Sentences:
         doc = self._table.sentence_doc
         return [r for r in (srow - 1, srow + 1) if 0 <= r < len(doc) and doc[r] == doc[srow]]
 
-    def context(self, srow: int) -> str:
-        """The sentence with its neighbours in the same document."""
+    def context_span(self, srow: int) -> tuple[str, int, int]:
+        """(doc_id, start, end) of the sentence with its neighbours in the same document."""
         doc_id, start, end = self.span(srow)
         for r in self.neighbors(srow):
             start, end = min(start, int(self._table.sentence_start[r])), max(end, int(self._table.sentence_end[r]))
-        return self._documents.span(doc_id, start, end)
+        return doc_id, start, end
+
+    def context(self, srow: int) -> str:
+        """The sentence with its neighbours in the same document."""
+        return self._documents.span(*self.context_span(srow))
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
         """The sentence vectors of `rows` (stored as float16), as float32."""
@@ -72,6 +78,9 @@ class Sentences:
     def window_dense(self, rows: Sequence[int], query: np.ndarray, dense: np.ndarray) -> np.ndarray:
         """Each sentence's best cosine with the query over its own vector and its windows'."""
         best = dense.copy()
+        vectors, offsets = self._windows
+        if hasattr(vectors, "prefetch") and len(rows):
+            vectors.prefetch(np.concatenate([np.arange(offsets[r], offsets[r + 1]) for r in rows]))
         for i, row in enumerate(rows):
             windows = self.windows(row)
             if len(windows):

@@ -132,7 +132,7 @@ def test_an_identifier_matches_whole_and_by_part():
 def test_identifier_parts_add_to_the_whole_and_plain_words_are_unchanged():
     import bm25s
 
-    from embeddings.lexical_index import identifier_terms, tokenize
+    from embeddings.terms import identifier_terms, tokenize
 
     assert identifier_terms("asn1_der_decoding") == ["asn1", "der", "decoding"]
     assert identifier_terms("Example.Group.id") == ["Example_Group_id"]
@@ -156,7 +156,7 @@ def test_identifier_terms_of_a_text_are_those_of_its_words():
     import random
     import re
 
-    from embeddings.lexical_index import _with_identifier_terms, identifier_terms
+    from embeddings.terms import _with_identifier_terms, identifier_terms
 
     word = re.compile(r"\w+(?:(?:\.|::|->)\w+)*")
     rng = random.Random(3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -55,3 +57,27 @@ def test_rows_stay_readable_after_the_file_is_removed(tmp_path):
     rows = RowFile(tmp_path / "a.npy")
     (tmp_path / "a.npy").unlink()
     np.testing.assert_array_equal(rows[[2, 7]], array[[2, 7]])
+
+
+def test_rows_are_read_ahead_where_they_lie_before_any_is_read(tmp_path, monkeypatch):
+    """A gather asks the kernel for every row's bytes (posix_fadvise WILLNEED) before reading one,
+    so cold rows wait on the disk together; subsets and in-memory blocks are mapped right."""
+    if not hasattr(os, "posix_fadvise"):
+        pytest.skip("posix_fadvise is not available on this system")
+    array = np.arange(60, dtype=np.float32).reshape(15, 4)
+    np.save(tmp_path / "a.npy", array)
+    data = (tmp_path / "a.npy").read_bytes()
+    events = []
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, offset, size, advice: events.append(("ahead", offset, size)))
+    real_preadv = os.preadv
+    monkeypatch.setattr(os, "preadv", lambda fd, views, offset: events.append(("read",)) or real_preadv(fd, views, offset))
+    blocks = RowBlocks([array[:3], RowSubset(RowFile(tmp_path / "a.npy"), np.array([14, 2, 7])), RowFile(tmp_path / "a.npy")])
+    picked = blocks[[4, 0, 20, 3]]  # the subset's 1 (file row 2), memory, the file's 14, the subset's 0 (14)
+    np.testing.assert_array_equal(picked, array[[2, 0, 14, 14]])
+    ahead = [e for e in events if e[0] == "ahead"]
+    assert [e[0] for e in events[:len(ahead)]] == ["ahead"] * 3 and len(ahead) == 3  # all before any read
+    got = [np.frombuffer(data[offset:offset + size], dtype=np.float32) for _, offset, size in ahead]
+    np.testing.assert_array_equal(np.vstack(got), array[[2, 14, 14]])
+    events.clear()
+    blocks.prefetch([99, -1])  # out of range: nothing asked, nothing raised
+    assert events == []

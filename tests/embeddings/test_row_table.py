@@ -3,15 +3,17 @@ arrays say what the chunk objects said, and a document's text is read from its s
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 
 import numpy as np
+import pytest
 
 from conftest import FakeEncoder, write
 from corpus import Chunk, Document, chunk_document
 from corpus.chunking import ChunkingSettings
-from embeddings.document_shelf import STEP, DocumentShelf, SegmentStore, write_text_index
+from embeddings.document_shelf import STEP, TEXTS, DocumentShelf, SegmentStore, write_text_index
 from embeddings.index_folder import write_store
 from embeddings.row_table import RowTable, sentence_table
 from qa import KnowledgeBase
@@ -111,3 +113,22 @@ def test_an_opened_index_reads_documents_after_a_merge_removed_their_segment(tmp
     assert [r.doc_id for r in kb.records] == [f"n{i}.txt" for i in range(4)]
     passage = kb.search("river rose", k=1, mode="lexical")[0]
     assert kb.document(passage.doc_id).text[passage.start:passage.end] == passage.text
+
+
+def test_spans_are_read_ahead_from_the_bytes_that_hold_them(tmp_path, monkeypatch):
+    if not hasattr(os, "posix_fadvise"):
+        pytest.skip("posix_fadvise is not available on this system")
+    docs = [Document(f"t{i}", f"t{i}.txt", "T", ("Ökologie naïve 温度 — " * (40 * i + 3))) for i in range(3)]
+    write_store(tmp_path, docs, [])
+    write_text_index(tmp_path, docs)
+    store = SegmentStore(tmp_path)
+    shelf = DocumentShelf(store.records(), [store] * len(docs))
+    asked = []
+    monkeypatch.setattr(os, "posix_fadvise", lambda fd, offset, size, advice: asked.append((offset, size)))
+    spans = [("t2", 700, 760), ("t0", 5, 30), ("t1", 0, 0), ("t1", STEP - 2, STEP + 2)]
+    shelf.prefetch(spans)
+    assert len(asked) == 3  # an empty span asks for nothing
+    data = (tmp_path / TEXTS).read_bytes()
+    for (offset, size), (doc_id, start, end) in zip(asked, [s for s in spans if s[1] < s[2]]):
+        text = next(d.text for d in docs if d.doc_id == doc_id)
+        assert text[start:end] in data[offset:offset + size].decode("utf-8")

@@ -120,10 +120,9 @@ def test_shipped_reader_scores_a_pair_the_same_alone_and_in_a_batch():
     sentences = ["Bees\nThe brood nest is kept at 34 to 35 degrees.", "Bees\nA short one."]
     batch = reader.score(question, sentences)
     alone = np.array([reader.score(question, [s])[0] for s in sentences])
-    # Dynamic int8 quantizes activations by the batch's range, padding included: close, not equal
-    # (0.11 apart at most measured, on a CPU without AVX-512; logits here span -4 to 3).
-    assert np.allclose(batch, alone, atol=0.2)
-    assert np.array_equal(batch, reader.score(question, sentences))  # the same ask, the same scores
+    # Each pair runs alone (dynamic int8 would otherwise scale it by its batch's range, padding included).
+    assert np.array_equal(batch, alone)
+    assert np.array_equal(reader.score(question, sentences[::-1]), batch[::-1])
 
 
 CLUB_NOTES = """# Winter losses
