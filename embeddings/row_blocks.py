@@ -42,11 +42,11 @@ class RowBlocks:
         rows = np.asarray(key)
         rows = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64)
         out = np.empty((len(rows),) + self.shape[1:], dtype=self.dtype)
-        self.prefetch(rows)
         if len(rows) <= FEW_ROWS:
             return self._gather_few(rows, out)
         order = np.argsort(rows, kind="stable")
         which = np.searchsorted(self.starts, rows[order], side="right") - 1
+        self._announce(which, rows[order] - self.starts[which])
         cuts = np.flatnonzero(np.diff(which)) + 1
         # One read per block the rows fall in (a question's few dozen rows over hundreds of segments).
         for first, last in zip(np.concatenate([[0], cuts]).tolist(), np.concatenate([cuts, [len(rows)]]).tolist()):
@@ -65,10 +65,14 @@ class RowBlocks:
         if not len(rows) or rows.min() < 0 or rows.max() >= len(self):
             return
         which = np.searchsorted(self.starts, rows, side="right") - 1
-        for b, local in zip(which.tolist(), (rows - self.starts[which]).tolist()):
+        self._announce(which, rows - self.starts[which])
+
+    def _announce(self, which: np.ndarray, local: np.ndarray) -> None:
+        """`prefetch` of the rows `local` of blocks `which`."""
+        for b, row in zip(which.tolist(), local.tolist()):
             block = self.blocks[b]
             if hasattr(block, "prefetch_row"):
-                block.prefetch_row(local)
+                block.prefetch_row(row)
 
     def _gather_few(self, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
         """`out` filled row by row, each read straight into place (a search's few dozen rows over
@@ -76,12 +80,14 @@ class RowBlocks:
         if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
             raise IndexError(f"rows out of range for {len(self)} rows")
         which = np.searchsorted(self.starts, rows, side="right") - 1
-        for i, b, local in zip(range(len(rows)), which.tolist(), (rows - self.starts[which]).tolist()):
+        local = rows - self.starts[which]
+        self._announce(which, local)  # every read asked for before the first is waited on
+        for i, b, row in zip(range(len(rows)), which.tolist(), local.tolist()):
             block = self.blocks[b]
             if hasattr(block, "read_into"):
-                block.read_into(local, out[i])
+                block.read_into(row, out[i])
             else:
-                out[i] = block[local]
+                out[i] = block[row]
         return out
 
     def __matmul__(self, other: np.ndarray) -> np.ndarray:

@@ -39,7 +39,8 @@ class Sentences:
         """The sentences of the retrieved chunks, each once, with its best passage's rank and score."""
         seen: dict[int, Candidate] = {}
         rows = [self._table.sentences_of(row).tolist() for row in ids.tolist()]
-        self._documents.prefetch(self.context_span(srow) for srows in rows for srow in srows)
+        contexts = {srow: self.context_span(srow) for srows in rows for srow in srows}
+        self._documents.prefetch(contexts.values())
         for rank, (row, score, srows) in enumerate(zip(ids.tolist(), scores.tolist(), rows), start=1):
             passage_dense = float(self._chunk_matrix[row] @ query)
             for srow in srows:
@@ -47,7 +48,7 @@ class Sentences:
                     continue
                 doc_id, start, end = self.span(srow)
                 seen[srow] = Candidate(srow, doc_id, start, end, self._documents.span(doc_id, start, end),
-                                       self.context(srow), rank, float(score), passage_dense, row)
+                                       self._documents.span(*contexts[srow]), rank, float(score), passage_dense, row)
         return list(seen.values())
 
     def neighbors(self, srow: int) -> list[int]:
@@ -61,10 +62,6 @@ class Sentences:
         for r in self.neighbors(srow):
             start, end = min(start, int(self._table.sentence_start[r])), max(end, int(self._table.sentence_end[r]))
         return doc_id, start, end
-
-    def context(self, srow: int) -> str:
-        """The sentence with its neighbours in the same document."""
-        return self._documents.span(*self.context_span(srow))
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
         """The sentence vectors of `rows` (stored as float16), as float32."""
