@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -125,6 +126,18 @@ def test_shipped_reader_scores_a_pair_the_same_alone_and_in_a_batch():
     assert np.array_equal(reader.score(question, sentences[::-1]), batch[::-1])
 
 
+
+def test_reader_workers_score_every_pair_in_place_and_share_the_load():
+    question = "What temperature is the brood nest kept at?"
+    sentences = [f"Bees\nThe brood nest is kept at {30 + i} degrees in colony {i}." for i in range(7)]
+    one, two = Reader(workers=1), Reader(workers=2)
+    assert one.workers == 1 and two.workers == 2
+    expected = one.score(question, sentences)
+    with ThreadPoolExecutor(4) as people:  # several people asking at once through one reader
+        results = list(people.map(lambda s: two.score(question, s), [sentences, sentences[::-1]] * 4))
+    for forward, backward in zip(results[::2], results[1::2]):
+        assert np.array_equal(forward, expected) and np.array_equal(backward, expected[::-1])
+
 CLUB_NOTES = """# Winter losses
 
 The club runs a winter loss survey every spring. In the 2023-2024 winter survey, members lost 29 of
@@ -176,7 +189,7 @@ def test_a_question_about_another_year_than_the_documents_give_abstains(club_kb)
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="measured: both wordings quote the 'smaller than half an acre' rule (confidence "
-                   "0.26 and 0.73 against 0.235): the reader does not read a quantity as falling inside a range")
+                   "0.27 and 0.72 against 0.235): the reader does not read a quantity as falling inside a range")
 def test_a_reworded_question_gets_the_same_quote(club_kb):
     asked = [club_kb.ask(q) for q in ("How many hives may I keep on a lot of three quarters of an acre?",
                                       "What is the colony limit for a lot between half an acre and an acre?")]
