@@ -29,9 +29,10 @@ HNSW_EF_CONSTRUCTION = 160
 # Graph degree and breadths, and how many candidates the search hands on to be scored exactly (at
 # least this many times k). At a million derived vectors (benchmarks/hnsw_params.py): recall@10
 # 0.974 in 1.3 ms of bare search, against 0.912 for M 32 / efConstruction 80 / efSearch 384; the
-# graph takes 2.4x as long to build.
+# graph takes 2.4x as long to build. Rescoring 2x k (at least 40) finds what 4x does on dev queries
+# (benchmarks/hnsw_search_settings.py: recall@10 0.987, recall@100 0.979) with half the rows read.
 HNSW_EF_SEARCH = 768
-HNSW_RERANK = 4
+HNSW_RERANK = 2
 IVF_PROBES = 32
 IVF_RERANK = 10  # IVF-PQ reads this many times k candidates, then scores them exactly
 IVF_MIN_CHUNKS = 10_000  # fewer cannot train 256 codes per sub-vector (and need no compression)
@@ -143,7 +144,10 @@ class ExactSearch:
 
 class AnnSearch:
     """Dense search through the approximate index, plus an exact scan of the tail, as
-    `ExactSearch.search` gives it: (scores, chunk rows), best first."""
+    `ExactSearch.search` gives it: (scores, chunk rows), best first. Its scores are exact, from
+    rows it read from disk (`reads_rows`): a caller needing them again should not read them again."""
+
+    reads_rows = True
 
     def __init__(self, index_dir: Path, manifest: dict, matrix: np.ndarray) -> None:
         import faiss

@@ -17,7 +17,9 @@ from embeddings.vector_store import StoreSearch
 class DenseSearch(Protocol):
     """What `KnowledgeBase` sees of every back end: the live chunks' count, and their `k` nearest
     to a query vector as (inner products, chunk rows), best first, equal scores by row.
-    Writing is each back end's part of a commit (`ann_index.refresh_vector_index`, `segments.sync_store`)."""
+    Writing is each back end's part of a commit (`ann_index.refresh_vector_index`, `segments.sync_store`).
+    A back end whose scores are exact inner products of rows it read from disk says so (`reads_rows`):
+    hybrid fusion then reuses them."""
 
     def __len__(self) -> int: ...
 

@@ -216,12 +216,14 @@ class LexicalIndex:
         self._n = n = sum(int(np.count_nonzero(g >= 0)) for g in mappings)
         lengths = np.zeros(n, dtype=np.float32)  # exact: a row holds fewer than 2**24 terms
         placed = np.zeros(n, dtype=bool)
-        # (postings, local row -> index row or None where they are the same, whether every row is live)
-        self._parts: list[tuple[Postings, np.ndarray | None, bool]] = []
+        # (postings, local row -> index row or None where that is local row + shift, whether every
+        # row is live, shift): a build's segments are shifted ranges, so most parts need no gather.
+        self._parts: list[tuple[Postings, np.ndarray | None, bool, int]] = []
         for (postings, _), to_global in zip(parts, mappings):
             live = to_global >= 0
-            identity = np.array_equal(to_global, np.arange(len(to_global)))
-            self._parts.append((postings, None if identity else to_global.astype(np.int32), bool(live.all())))
+            shift = int(to_global[0]) if len(to_global) else 0
+            shifted = shift >= 0 and bool(np.array_equal(to_global, np.arange(shift, shift + len(to_global))))
+            self._parts.append((postings, None if shifted else to_global.astype(np.int32), bool(live.all()), shift))
             where = to_global[live]
             if len(where) and where.max() >= n:
                 raise ValueError(f"a live row maps past the index's {n} rows")
@@ -237,7 +239,7 @@ class LexicalIndex:
         self._df = functools.lru_cache(maxsize=4096)(self._count_live)  # bounded; lru_cache is thread-safe
         # Every part's term hashes in one sorted table (hash, part, term), so that a query term is
         # looked up once, not once per segment (~290 at a million chunks): 16 bytes a segment's term.
-        hashes = [np.asarray(postings.hashes) for postings, _, _ in self._parts]
+        hashes = [np.asarray(postings.hashes) for postings, *_ in self._parts]
         sizes = np.array([len(h) for h in hashes], dtype=np.int64)
         every = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
         order = np.argsort(every, kind="stable")  # equal hashes (one term in many parts) stay in part order
@@ -261,25 +263,31 @@ class LexicalIndex:
 
     def _postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         """The live postings of `term` across all parts: index rows and their term counts."""
-        rows, counts = [], []
-        for postings, to_global, all_live, i in self._holding(term):
-            local, tf = postings.at(i)
-            if not len(local):
+        rows, counts, shifts, sizes = [], [], [], []
+        for postings, to_global, all_live, shift, i in self._holding(term):
+            first, last = postings.ptr[i:i + 2].tolist()
+            if first == last:
                 continue
-            where = local if to_global is None else to_global[local]
-            if not all_live:
-                live = where >= 0
-                where, tf = where[live], tf[live]
-            rows.append(where)
+            local, tf = postings.rows[first:last], postings.tf[first:last]
+            if to_global is not None:
+                local, shift = to_global[local], 0
+                if not all_live:
+                    live = local >= 0
+                    local, tf = local[live], tf[live]
+            rows.append(local)
             counts.append(tf)
-        if len(rows) == 1:
-            return rows[0], counts[0]
+            shifts.append(shift)
+            sizes.append(len(local))
         if not rows:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
-        return np.concatenate(rows), np.concatenate(counts)
+        where = np.concatenate(rows) if len(rows) > 1 else np.array(rows[0])
+        if any(shifts):  # one addition for every part's shift, not an array per part
+            where += np.repeat(np.array(shifts, dtype=where.dtype), sizes)
+        return where, (np.concatenate(counts) if len(counts) > 1 else counts[0])
 
-    def _holding(self, term: str) -> list[tuple[Postings, np.ndarray | None, bool, int]]:
-        """Each part holding `term`, in part order: (postings, local -> index rows, all live, term's place)."""
+    def _holding(self, term: str) -> list[tuple[Postings, np.ndarray | None, bool, int, int]]:
+        """Each part holding `term`, in part order: (postings, local -> index rows or None, all live,
+        shift, the term's place in the part)."""
         h = term_hashes([term])[0]
         first, last = np.searchsorted(self._hashes, h, "left"), np.searchsorted(self._hashes, h, "right")
         return [(*self._parts[part], i) for part, i in zip(self._hash_part[first:last].tolist(),
@@ -288,7 +296,7 @@ class LexicalIndex:
     def _count_live(self, term: str) -> int:
         """How many live rows hold `term` (cached by `_df`: counting needs no weights)."""
         total = 0
-        for postings, to_global, all_live, i in self._holding(term):
+        for postings, to_global, all_live, _, i in self._holding(term):
             local, _ = postings.at(i)
             total += len(local) if all_live else int(np.count_nonzero(to_global[local] >= 0))
         return total
@@ -312,12 +320,12 @@ class LexicalIndex:
             w *= np.float32(np.log1p((self._n - len(rows) + 0.5) / (len(rows) + 0.5)))
             factor = prior_idf.get(term, corpus_idf) / corpus_idf if rescale else 1.0
             weights[term] = (rows, w, factor)
-        out = np.zeros(self._n, dtype=np.float64)
-        for term in words:  # a repeated query word counts each time, as in bm25s
-            if term in weights:
-                rows, w, factor = weights[term]
-                out[rows] += w * factor if factor != 1.0 else w  # fewer fresh temporaries than np.bincount
-        return out.astype(np.float32)
+        # Every term's weights summed in one pass, in query order (a repeated word counts each time,
+        # as in bm25s): each row adds them up in the same order as one `+=` per term would.
+        used = [weights[term] for term in words if term in weights]
+        rows = np.concatenate([rows for rows, _, _ in used])
+        w = np.concatenate([w * factor if factor != 1.0 else w for _, w, factor in used])
+        return np.bincount(rows, weights=w, minlength=self._n).astype(np.float32)
 
     def idf(self, terms: Sequence[str]) -> dict[str, float]:
         """Lucene BM25 idf of each stemmed term; a term the corpus lacks gets the idf of a unique term."""

@@ -95,6 +95,25 @@ def best_per_group(groups: np.ndarray, scores: np.ndarray) -> dict[int, float]:
     return best
 
 
+def union_dense(union: np.ndarray, known: np.ndarray, known_scores: np.ndarray, matrix, query: np.ndarray
+                ) -> np.ndarray:
+    """Dense scores of the rows `union` (sorted): those of `known` rows as given, the others from `matrix`.
+
+    A search that read its rows' vectors from disk to score them (`reads_rows`) hands its scores
+    on, so that fusion reads only the lexical candidates' vectors, not all of them again.
+    """
+    if not len(known):
+        return np.asarray(matrix[union] @ query, dtype=np.float32)
+    order = np.argsort(known, kind="stable")
+    place = np.minimum(np.searchsorted(known[order], union), len(known) - 1)
+    have = known[order][place] == union
+    out = np.empty(len(union), dtype=np.float32)
+    out[have] = np.asarray(known_scores, dtype=np.float32)[order][place[have]]
+    if not have.all():
+        out[~have] = np.asarray(matrix[union[~have]] @ query, dtype=np.float32)
+    return out
+
+
 def rank_chunks(question: str, n: int, mode: str, settings: RetrievalSettings, *, vectors, matrix: np.ndarray,
                 lexical, prior, allowed: np.ndarray | None, encode_query):
     """Chunk rows and scores, best first, and the query vector (None in lexical mode).
@@ -123,6 +142,7 @@ def rank_chunks(question: str, n: int, mode: str, settings: RetrievalSettings, *
     if mode == "lexical":
         return lex_ids, lex[lex_ids], None
     union = np.union1d(dense_ids, lex_ids)
-    fused = fuse(matrix[union] @ query, lex[union], settings)
+    known = dense_ids if allowed is None and getattr(vectors, "reads_rows", False) else dense_ids[:0]
+    fused = fuse(union_dense(union, known, dense_scores, matrix, query), lex[union], settings)
     order = top_k(fused, len(union))
     return union[order], fused[order], query

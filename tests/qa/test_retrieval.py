@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
-from qa.retrieval import RetrievalSettings, best_per_group, min_max, rrf_fusion, score_fusion, top_k
+from qa.retrieval import RetrievalSettings, best_per_group, min_max, rrf_fusion, score_fusion, top_k, union_dense
 
 scores = arrays(np.float32, st.integers(1, 40), elements=st.floats(-5, 5, width=32))
 
@@ -46,3 +46,29 @@ def test_best_per_group_keeps_each_groups_maximum():
 def test_settings_name_the_valid_choices():
     with pytest.raises(ValueError, match="score, rrf"):
         RetrievalSettings(fusion="magic")
+
+
+class CountingRows:
+    """A matrix that records which rows were read from it."""
+
+    def __init__(self, matrix):
+        self.matrix, self.read = matrix, []
+
+    def __getitem__(self, rows):
+        self.read += np.asarray(rows).tolist()
+        return self.matrix[rows]
+
+
+def test_union_dense_reuses_the_scores_a_search_read_and_reads_only_the_rest():
+    rng = np.random.default_rng(3)
+    matrix = rng.normal(size=(50, 8)).astype(np.float32)
+    query = rng.normal(size=8).astype(np.float32)
+    known = np.array([40, 7, 23])
+    union = np.array([2, 7, 11, 23, 40])
+    rows = CountingRows(matrix)
+    got = union_dense(union, known, matrix[known] @ query, rows, query)
+    assert np.allclose(got, matrix[union] @ query, atol=1e-6)
+    assert sorted(rows.read) == [2, 11]
+    nothing_known = CountingRows(matrix)
+    assert np.array_equal(union_dense(union, known[:0], np.zeros(0), nothing_known, query), matrix[union] @ query)
+    assert sorted(nothing_known.read) == union.tolist()
