@@ -130,6 +130,18 @@ def material() -> tuple[list[str], list[str], list[str]]:
     return sentences, sentences, questions
 
 
+def benchmark_questions(questions: list[str], n: int) -> list[str]:
+    """The questions the benchmark asks: `n` drawn at random with a fixed seed."""
+    return random.Random(0).sample(questions, min(len(questions), n))
+
+
+def dev_claims(n: int = 300) -> list[str]:
+    """SciFact's claims that a run asking `n` questions never asks, for choosing settings."""
+    _, _, questions = material()
+    asked = set(benchmark_questions(questions, n))
+    return [q for q in questions if q not in asked]
+
+
 def build(work: Path, args, sentences: list[str], base: np.ndarray) -> float:
     """Generate the files and index them in a process of its own (Milvus Lite lets one process at a
     time open its file); the build's seconds, also kept in the work folder for `--reuse`."""
@@ -189,8 +201,7 @@ def main() -> int:
         texts, sentences, questions = material()
         encoder = load_encoder()
         base = encoder.encode([t[:1000] for t in texts[:BASE_TEXTS]])
-        rng = random.Random(0)
-        picked = rng.sample(questions, min(len(questions), max(args.queries, args.asks)))
+        picked = benchmark_questions(questions, max(args.queries, args.asks))
         queries = np.vstack([encoder.encode_query(q) for q in picked[:args.queries]]).astype(np.float32)
         del encoder
 

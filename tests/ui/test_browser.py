@@ -134,6 +134,18 @@ class Page:
                     raise
         upload.wait_for(state="visible")
 
+    def open_citation(self, link, shown: str) -> None:
+        """Click a citation until the source panel holds `shown` (a JS expression); like a
+        panel's button, a click can be lost on a loaded machine, so it is tried again (30 s each)."""
+        for attempt in range(4):
+            link.click()
+            try:
+                self.page.wait_for_function(shown, timeout=30_000)
+                return
+            except Exception as exc:  # playwright's TimeoutError; the package is imported only when present
+                if type(exc).__name__ != "TimeoutError" or attempt == 3:
+                    raise
+
     def close(self):
         self.context.close()
 
@@ -227,8 +239,8 @@ def test_browser_hostile_documents_show_as_text_and_never_run(open_page, site):
     cited = answer.locator(".gq-doc", has_text=HOSTILE_NAME).first
     if not cited.is_visible():
         answer.locator(".gq-more summary").click()
-    cited.locator(".gq-cite-link").first.click()
-    page.wait_for_function("document.querySelector('#gq-source').innerText.includes('onerror=alert(7)')")
+    p.open_citation(cited.locator(".gq-cite-link").first,
+                    "document.querySelector('#gq-source').innerText.includes('onerror=alert(7)')")
     assert HOSTILE_NAME in page.locator("#gq-source").inner_text()
     p.open_documents()
     assert HOSTILE_NAME in page.locator("#gq-doclist").inner_text()
