@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 SCIFACT = ROOT.parent / "shared" / "data" / "scifact"
-SETTINGS = [(2, 512), (2, 768), (4, 768), (10, 768), (2, 896), (4, 896), (2, 1024), (10, 1024)]
+SETTINGS = [(2, 384), (2, 512), (4, 512), (10, 512), (2, 640), (2, 768)]
 DEPTHS = (10, 100)
 
 

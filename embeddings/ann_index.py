@@ -24,15 +24,15 @@ from embeddings.vector_store import FAISS
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivfpq")
 # `auto` uses HNSW from this many chunks on; exact search below (a flat scan of 200k takes ~15 ms here).
 AUTO_CHUNKS = 200_000
-HNSW_M = 48
-HNSW_EF_CONSTRUCTION = 160
+HNSW_M = 64
+HNSW_EF_CONSTRUCTION = 240
 # Graph degree and breadths, and how many candidates the search hands on to be scored exactly (at
-# least this many times k). At a million derived vectors (benchmarks/hnsw_params.py): recall@10
-# 0.974 in 1.3 ms of bare search, against 0.912 for M 32 / efConstruction 80 / efSearch 384; the
-# graph takes 2.4x as long to build. efSearch is the smallest that keeps recall@10 at 0.98 on dev
-# queries the scale benchmark never asks (benchmarks/hnsw_search_settings.py, SciFact claims:
-# 768 gave 0.977, 896 0.981, 1024 0.981); rescoring 2x k finds what 4x does, with half the reads.
-HNSW_EF_SEARCH = 896
+# least this many times k), chosen at a million derived vectors on the SciFact claims the scale
+# benchmark never asks (benchmarks/hnsw_params.py): M 64 / efConstruction 240 / efSearch 512 finds
+# recall@10 0.989 in 1.3 ms, where M 48 / 160 found 0.982 at efSearch 768 in 1.5 ms and 0.984 at
+# 896 in 1.8 ms; its graph takes 1.8x as long to build and ~0.13 KB more a vector. Rescoring 2x k
+# finds what 4x does, with half the reads (benchmarks/hnsw_search_settings.py).
+HNSW_EF_SEARCH = 512
 HNSW_RERANK = 2
 IVF_PROBES = 32
 IVF_RERANK = 10  # IVF-PQ reads this many times k candidates, then scores them exactly
