@@ -3,12 +3,13 @@ and their memory-mappable postings, scored at query time over the live rows of a
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -19,6 +20,11 @@ if TYPE_CHECKING:  # scipy is imported where first used: `show`, `--help` and `i
     from scipy import sparse
 
 K1, B = 1.2, 0.75  # BM25's defaults (Lucene's and bm25s')
+SPLIT_ROWS = 100_000  # from this many rows, `scores` may score its two halves at once
+# Terms held by this many rows have their gathered postings kept, the most recent first, up to
+# RECENT_POSTINGS postings in all (8 bytes each: 32 MB).
+CACHED_POSTINGS = 10_000
+RECENT_POSTINGS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -231,21 +237,44 @@ class LexicalIndex:
             lengths[where] = np.asarray(postings.lengths)[live]
         if not placed.all():  # n live rows over 0..n-1 leave a gap only if two map to the same row
             raise ValueError(f"the parts' live rows must map one to one onto 0..{n - 1}")
+        # Whether a term's postings, gathered part by part, come out in ascending index rows (as
+        # segments map them: in order, each onto rows after the last's), so that a range of rows
+        # is a slice of them.
+        spans = [(int(g[g >= 0][0]), int(g[g >= 0][-1])) for g in mappings if np.any(g >= 0)]
+        self._ascending = (all(bool(np.all(np.diff(g[g >= 0]) > 0)) for g in mappings)
+                           and all(a[1] < b[0] for a, b in zip(spans, spans[1:])))
         average = float(lengths.mean(dtype=np.float64)) if n else 0.0
         average = average if average > 0 else 1.0
         # Each row's BM25 length normalisation k1 (1 - b + b len / average), kept instead of its length:
         # the same 4 bytes a row, and a query then spends one gather on it.
         self._norm = (k1 * (1 - b + b * lengths.astype(np.float64) / average)).astype(np.float32)
         self._df = functools.lru_cache(maxsize=4096)(self._count_live)  # bounded; lru_cache is thread-safe
-        # Every part's term hashes in one sorted table (hash, part, term), so that a query term is
-        # looked up once, not once per segment (~290 at a million chunks): 16 bytes a segment's term.
+        # The gathered postings of the most recently asked common terms (a question's words recur across
+        # questions: "patients", "colonies"): read once from every segment, then reused, up to a bound.
+        self._recent: collections.OrderedDict[str, tuple[np.ndarray, np.ndarray]] = collections.OrderedDict()
+        self._recent_lock = threading.Lock()
+        # Every part's term hashes in one sorted table (hash, part, where its postings start, how many),
+        # so that a query term is looked up once, not once per segment (~290 at a million chunks),
+        # and its postings are sliced without reading each segment's pointers: ~20 bytes a segment's term.
         hashes = [np.asarray(postings.hashes) for postings, *_ in self._parts]
+        pointers = [np.asarray(postings.ptr) for postings, *_ in self._parts]
         sizes = np.array([len(h) for h in hashes], dtype=np.int64)
         every = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
         order = np.argsort(every, kind="stable")  # equal hashes (one term in many parts) stay in part order
         self._hashes = every[order]
         self._hash_part = np.repeat(np.arange(len(hashes), dtype=np.int32), sizes)[order]
-        self._hash_term = (np.arange(len(every)) - np.repeat(np.cumsum(sizes) - sizes, sizes))[order].astype(np.int32)
+        starts = [p[:-1] for p in pointers if len(p)]
+        starts = np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
+        narrow = not len(starts) or int(starts.max()) < 2**31  # a segment of fewer than 2^31 postings
+        self._hash_start = starts[order].astype(np.int32 if narrow else np.int64)
+        counts = [np.diff(p) for p in pointers if len(p)]
+        self._hash_count = (np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64))[order].astype(np.int32)
+        self._shifts = np.array([shift for *_, shift in self._parts], dtype=np.int64)
+        # Parts whose rows are their segment's rows shifted, all live: their postings need no gather.
+        self._plain = np.array([to_global is None and all_live for _, to_global, all_live, _ in self._parts], dtype=bool)
+        self._all_live = np.array([all_live for _, _, all_live, _ in self._parts], dtype=bool)
+        self._rows_of = [postings.rows for postings, *_ in self._parts]
+        self._tf_of = [postings.tf for postings, *_ in self._parts]
 
     @classmethod
     def build(cls, texts: Sequence[str], *, k1: float = K1, b: float = B) -> "LexicalIndex":
@@ -263,46 +292,70 @@ class LexicalIndex:
 
     def _postings(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         """The live postings of `term` across all parts: index rows and their term counts."""
-        rows, counts, shifts, sizes = [], [], [], []
-        for postings, to_global, all_live, shift, i in self._holding(term):
-            first, last = postings.ptr[i:i + 2].tolist()
-            if first == last:
-                continue
-            local, tf = postings.rows[first:last], postings.tf[first:last]
-            if to_global is not None:
-                local, shift = to_global[local], 0
-                if not all_live:
-                    live = local >= 0
-                    local, tf = local[live], tf[live]
-            rows.append(local)
-            counts.append(tf)
-            shifts.append(shift)
-            sizes.append(len(local))
-        if not rows:
-            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
-        where = np.concatenate(rows) if len(rows) > 1 else np.array(rows[0])
-        if any(shifts):  # one addition for every part's shift, not an array per part
-            where += np.repeat(np.array(shifts, dtype=where.dtype), sizes)
-        return where, (np.concatenate(counts) if len(counts) > 1 else counts[0])
+        with self._recent_lock:
+            if term in self._recent:
+                self._recent.move_to_end(term)
+                return self._recent[term]
+        found = self._gather(term)
+        if len(found[0]) >= CACHED_POSTINGS:  # only terms whose gathering costs more than a lookup
+            for array in found:
+                array.flags.writeable = False  # shared by every later query
+            with self._recent_lock:
+                self._recent[term] = found
+                held = sum(len(rows) for rows, _ in self._recent.values())
+                while held > RECENT_POSTINGS and len(self._recent) > 1:
+                    held -= len(self._recent.popitem(last=False)[1][0])
+        return found
 
-    def _holding(self, term: str) -> list[tuple[Postings, np.ndarray | None, bool, int, int]]:
-        """Each part holding `term`, in part order: (postings, local -> index rows or None, all live,
-        shift, the term's place in the part)."""
+    def _gather(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """`_postings`, read from every part holding `term`."""
+        parts, starts, counts = self._holding(term)
+        if not len(parts):
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
+        stops = (starts + counts).tolist()
+        which = parts.tolist()
+        rows_of, tf_of = self._rows_of, self._tf_of
+        rows = [rows_of[p][a:b] for p, a, b in zip(which, starts.tolist(), stops)]
+        tf = [tf_of[p][a:b] for p, a, b in zip(which, starts.tolist(), stops)]
+        if self._plain[parts].all():  # one addition for every part's shift, not an array per part
+            where = np.concatenate(rows) if len(rows) > 1 else np.array(rows[0])
+            where += np.repeat(self._shifts[parts].astype(where.dtype), counts)
+            return where, (np.concatenate(tf) if len(tf) > 1 else tf[0])
+        for i, p in enumerate(which):
+            _, to_global, all_live, shift = self._parts[p]
+            if to_global is None:
+                rows[i] = rows[i] + np.int32(shift) if shift else rows[i]
+            else:
+                rows[i] = to_global[rows[i]]
+                if not all_live:
+                    live = rows[i] >= 0
+                    rows[i], tf[i] = rows[i][live], tf[i][live]
+        return np.concatenate(rows), np.concatenate(tf)
+
+    def _holding(self, term: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The parts holding `term`, in part order: (part, where its postings start, how many)."""
         h = term_hashes([term])[0]
         first, last = np.searchsorted(self._hashes, h, "left"), np.searchsorted(self._hashes, h, "right")
-        return [(*self._parts[part], i) for part, i in zip(self._hash_part[first:last].tolist(),
-                                                           self._hash_term[first:last].tolist())]
+        return self._hash_part[first:last], self._hash_start[first:last], self._hash_count[first:last]
 
     def _count_live(self, term: str) -> int:
         """How many live rows hold `term` (cached by `_df`: counting needs no weights)."""
+        parts, starts, counts = self._holding(term)
+        if self._all_live[parts].all():
+            return int(counts.sum())
         total = 0
-        for postings, to_global, all_live, _, i in self._holding(term):
-            local, _ = postings.at(i)
-            total += len(local) if all_live else int(np.count_nonzero(to_global[local] >= 0))
+        for p, a, c in zip(parts.tolist(), starts.tolist(), counts.tolist()):
+            postings, to_global, all_live, _ = self._parts[p]
+            total += c if all_live else int(np.count_nonzero(to_global[postings.rows[a:a + c]] >= 0))
         return total
 
-    def scores(self, query: str, prior: TermPrior | None = None) -> np.ndarray:
-        """BM25 score of `query` for every indexed text, in index order; with `prior`, by `query_idf`'s idf."""
+    def scores(self, query: str, prior: TermPrior | None = None, *,
+               start: Callable[[Callable[[], np.ndarray]], Callable[[], np.ndarray]] | None = None) -> np.ndarray:
+        """BM25 score of `query` for every indexed text, in index order; with `prior`, by `query_idf`'s idf.
+
+        With `start` (e.g. `qa.side_thread.SideThread.start`), a large index's lower rows are
+        scored through it while this thread scores the upper ones: the same sums, in half the time.
+        """
         words = tokenize([query], self._stemmer)[0]
         found = {term: self._postings(term) for term in dict.fromkeys(words)}
         found = {term: postings for term, postings in found.items() if len(postings[0])}
@@ -310,22 +363,40 @@ class LexicalIndex:
             return np.zeros(self._n, dtype=np.float32)
         rescale = prior is not None and prior.weight > 0
         prior_idf = self.query_idf(query, prior) if rescale else {}
-        weights = {}
-        for term, (rows, tf) in found.items():
+        weigh = {}
+        for term, (rows, _) in found.items():
             corpus_idf = _lucene_idf(self._n, len(rows))
-            tf = tf.astype(np.float32)
-            w = self._norm[rows]
-            w += tf
-            np.divide(tf, w, out=w)  # tf / (tf + k1 (1 - b + b len / average)), in float32 as bm25s
-            w *= np.float32(np.log1p((self._n - len(rows) + 0.5) / (len(rows) + 0.5)))
             factor = prior_idf.get(term, corpus_idf) / corpus_idf if rescale else 1.0
-            weights[term] = (rows, w, factor)
-        # Every term's weights summed in one pass, in query order (a repeated word counts each time,
-        # as in bm25s): each row adds them up in the same order as one `+=` per term would.
-        used = [weights[term] for term in words if term in weights]
-        rows = np.concatenate([rows for rows, _, _ in used])
-        w = np.concatenate([w * factor if factor != 1.0 else w for _, w, factor in used])
-        return np.bincount(rows, weights=w, minlength=self._n).astype(np.float32)
+            weigh[term] = (np.float32(np.log1p((self._n - len(rows) + 0.5) / (len(rows) + 0.5))), factor)
+        used = [term for term in words if term in found]
+        if start is None or self._n < SPLIT_ROWS or not self._ascending:
+            return self._sum(used, found, weigh, 0, self._n)
+        middle = self._n // 2
+        lower = start(lambda: self._sum(used, found, weigh, 0, middle))
+        upper = self._sum(used, found, weigh, middle, self._n)
+        return np.concatenate([lower(), upper])
+
+    def _sum(self, used: list[str], found: dict, weigh: dict, first: int, last: int) -> np.ndarray:
+        """The scores of rows first..last-1: every term's weights summed in one pass, in query order
+        (a repeated word counts each time, as in bm25s), as one `+=` per term would add them."""
+        rows, weights, done = [], [], {}
+        for term in used:
+            if term not in done:
+                where, tf = found[term]
+                if (first, last) != (0, self._n):  # a term's rows ascend (`_ascending`)
+                    a, b = np.searchsorted(where, [first, last]).tolist()
+                    where, tf = where[a:b], tf[a:b]
+                tf = tf.astype(np.float32)
+                w = self._norm[where]
+                w += tf
+                np.divide(tf, w, out=w)  # tf / (tf + k1 (1 - b + b len / average)), in float32 as bm25s
+                idf, factor = weigh[term]
+                w *= idf
+                done[term] = (where - first if first else where, w * factor if factor != 1.0 else w)
+            rows.append(done[term][0])
+            weights.append(done[term][1])
+        return np.bincount(np.concatenate(rows), weights=np.concatenate(weights),
+                           minlength=last - first).astype(np.float32)
 
     def idf(self, terms: Sequence[str]) -> dict[str, float]:
         """Lucene BM25 idf of each stemmed term; a term the corpus lacks gets the idf of a unique term."""

@@ -12,8 +12,9 @@ WORD = re.compile(r"\w+(?:(?:\.|::|->)\w+)*")
 PIECE_SEPARATOR = re.compile(r"\.|::|->")
 # The words of `WORD` that may be identifiers (joined pieces, "_", camelCase): found in one pass,
 # so that plain prose costs no call per word; tried from a word's start only (a match inside a
-# word would have matched from its start), which saves the backtracking of every inner position.
-_MAYBE_IDENTIFIER = re.compile(r"(?<!\w)(?:\w+(?:(?:\.|::|->)\w+)+|\w*(?:_\w|[a-z0-9][A-Z])\w*)")
+# word would have matched from its start), which saves the backtracking of every inner position;
+# possessive and lazy runs (no separator or camel hump can hide inside \w+) save the rest.
+_MAYBE_IDENTIFIER = re.compile(r"(?<!\w)(?:\w++(?:(?:\.|::|->)\w++)+|\w*?(?:_\w|[a-z0-9][A-Z])\w*+)")
 # Where an identifier splits into its parts: "_", and camelCase ("asn1Decoding", "XMLHttpRequest").
 _PART_BOUNDARY = re.compile(r"_+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _CAMEL = re.compile(r"[a-z0-9][A-Z]")

@@ -23,11 +23,13 @@ from qa.answers import (
     FEATURES, Answer, AnswerModel, Candidate, Quote, default_answer_model, distinct_best,
     sentence_features,
 )
-from qa.errors import AnswerModelError, CitationError, GroundQAError, QuestionError, UnknownDocumentError
+from qa.citations import passages_of, quote_of, verify
+from qa.errors import AnswerModelError, GroundQAError, QuestionError, UnknownDocumentError
 from qa.passages import Passage
 from qa.reader import Reader, default_reader, reader_text, reread
 from qa.retrieval import MODES, RetrievalSettings, best_per_group, rank_chunks
 from qa.sentence_table import Sentences
+from qa.side_thread import SideThread
 
 DEFAULT_INDEX_DIR = ".groundqa"
 
@@ -57,6 +59,7 @@ class KnowledgeBase:
         self.sentences = Sentences(self._documents, view.table, self._matrix, view.sentence_vectors,
                                    (view.windows, view.window_offsets))
         self._chunk_words = TermPrior.of_lengths(view.table.chunk_end - view.table.chunk_start).chunk_words
+        self._side = SideThread()  # the dense half of a hybrid search runs there while BM25 scores
 
     @property
     def store(self) -> str:
@@ -364,24 +367,10 @@ class KnowledgeBase:
 
     def verify(self, quote: Quote) -> bool:
         """Whether `quote` still stands, word for word, at its place in the indexed document."""
-        if quote.doc_id not in self._documents:
-            return False
-        return self._documents.span(quote.doc_id, quote.start, quote.end) == quote.text
+        return verify(self._documents, quote)
 
     def _quote(self, c: Candidate, score: float) -> Quote:
-        doc = self._documents.record(c.doc_id)
-        t = self._table
-        end = self.sentences.quote_end(c.row)
-        lines = ((self._documents.line_at(doc.doc_id, c.start), self._documents.line_at(doc.doc_id, max(c.start, end - 1)))
-                 if doc.kind in ("txt", "md") else (None, None))
-        quote = Quote(text=self._documents.span(doc.doc_id, c.start, end), doc_id=doc.doc_id, source=doc.source, title=doc.title,
-                      start=c.start, end=end, page=doc.page_at(c.start), score=round(score, 4),
-                      context_start=min(int(t.chunk_start[c.chunk_row]), c.start),
-                      context_end=max(int(t.chunk_end[c.chunk_row]), end),
-                      doc_sha256=doc.sha256, line_start=lines[0], line_end=lines[1])
-        if not self.verify(quote):  # never let a quote out that is not the document's own text
-            raise CitationError(f"quote {c.start}-{c.end} of {doc.doc_id!r} is not its text; rebuild the index")
-        return quote
+        return quote_of(self._documents, self._table, c, self.sentences.quote_end(c.row), score)
 
     def _rank_chunks(self, question: str, k: int, mode: str, retrieval: RetrievalSettings | None,
                      exclude: Collection[str] | None = None):
@@ -395,7 +384,8 @@ class KnowledgeBase:
         settings = retrieval or self.retrieval
         return rank_chunks(question, max(k, settings.candidates), mode, settings, vectors=self._vectors,
                            matrix=self._matrix, lexical=self._lexical, prior=self._term_prior(settings),
-                           allowed=self._allowed_chunks(exclude), encode_query=lambda: self.encoder.encode_query(question))
+                           allowed=self._allowed_chunks(exclude), encode_query=lambda: self.encoder.encode_query(question),
+                           start=self._side.start)
 
     def _term_prior(self, settings: RetrievalSettings) -> TermPrior:
         return TermPrior(chunk_words=self._chunk_words, weight=settings.term_prior)
@@ -408,19 +398,4 @@ class KnowledgeBase:
         return ~np.isin(self._chunk_doc, rows)
 
     def _passages(self, rows: np.ndarray, scores: np.ndarray) -> list[Passage]:
-        """The passages of chunk `rows`, ranked in order, their texts read ahead together."""
-        t = self._table
-        self._documents.prefetch((self._documents.ids[t.chunk_doc[r]], int(t.chunk_start[r]), int(t.chunk_end[r]))
-                                 for r in np.asarray(rows).tolist())
-        return [self._passage(int(i), float(s), rank) for rank, (i, s) in enumerate(zip(rows, scores), 1)]
-
-    def _passage(self, row: int, score: float, rank: int) -> Passage:
-        t = self._table
-        doc = self._documents.records[t.chunk_doc[row]]
-        start, end = int(t.chunk_start[row]), int(t.chunk_end[row])
-        return Passage(text=self._documents.span(doc.doc_id, start, end), doc_id=doc.doc_id, source=doc.source,
-                       title=doc.title, start=start, end=end, page=doc.page_at(start), score=score, rank=rank,
-                       chunk=int(t.chunk_index[row]))
-
-
-
+        return passages_of(self._documents, self._table, rows, scores)

@@ -167,8 +167,13 @@ class Reader:
             return np.zeros(0, dtype=np.float32)
         with self._lock:  # the tokenizer's truncation state is shared
             encodings = self._tokenizer.encode_batch([(question, s) for s in sentences])
-        scored = self._pool.map(self._logit, encodings) if self._pool and len(encodings) > 1 else map(self._logit, encodings)
-        return np.fromiter(scored, dtype=np.float32, count=len(encodings))
+        if not self._pool or len(encodings) < 2:
+            return np.fromiter(map(self._logit, encodings), dtype=np.float32, count=len(encodings))
+        # Longest first: the workers then finish together, not one of them on a long pair alone.
+        order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids))
+        logits = np.empty(len(encodings), dtype=np.float32)
+        logits[order] = list(self._pool.map(self._logit, [encodings[i] for i in order]))
+        return logits
 
 
 def reread(question: str, probabilities: np.ndarray, lexical_context: np.ndarray, scorer_confidence: float,

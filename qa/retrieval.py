@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Callable, TypeVar
 
 import numpy as np
 
 from embeddings import PRIOR_CHUNKS
 
+T = TypeVar("T")
 MODES = ("hybrid", "dense", "lexical")
 FUSIONS = ("score", "rrf")
 
@@ -114,33 +116,43 @@ def union_dense(union: np.ndarray, known: np.ndarray, known_scores: np.ndarray, 
     return out
 
 
+def _at_once(fn: Callable[[], T]) -> Callable[[], T]:
+    """`SideThread.start` without a thread: `fn` runs now; the function returned gives its result."""
+    value = fn()
+    return lambda: value
+
+
 def rank_chunks(question: str, n: int, mode: str, settings: RetrievalSettings, *, vectors, matrix: np.ndarray,
-                lexical, prior, allowed: np.ndarray | None, encode_query):
+                lexical, prior, allowed: np.ndarray | None, encode_query,
+                start: Callable[[Callable[[], T]], Callable[[], T]] | None = None):
     """Chunk rows and scores, best first, and the query vector (None in lexical mode).
 
     `n` candidates from each side (FAISS `vectors`, BM25 `lexical` with the term `prior`), fused
     by `settings` in hybrid mode; `allowed`, a mask of chunks (None: all); `encode_query()` the
-    question's vector, asked for only when dense scores are needed.
+    question's vector, asked for only when dense scores are needed. In hybrid mode the dense
+    side runs through `start` (e.g. `SideThread.start`) while BM25 scores, if given.
     """
-    query = None
-    if mode != "lexical":
+    def dense() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         query = encode_query()
         if allowed is None:
-            dense_scores, dense_ids = vectors.search(query, n)
-        else:
-            all_dense = matrix @ query
-            all_dense[~allowed] = -np.inf
-            dense_ids = top_k(all_dense, min(n, int(allowed.sum())))
-            dense_scores = all_dense[dense_ids]
-        if mode == "dense":
-            return dense_ids, dense_scores, query
-    lex = lexical.scores(question, prior)
+            return (query, *vectors.search(query, n))
+        all_dense = matrix @ query
+        all_dense[~allowed] = -np.inf
+        ids = top_k(all_dense, min(n, int(allowed.sum())))
+        return query, all_dense[ids], ids
+
+    if mode == "dense":
+        query, dense_scores, dense_ids = dense()
+        return dense_ids, dense_scores, query
+    dense_done = (start or _at_once)(dense) if mode != "lexical" else None
+    lex = lexical.scores(question, prior, start=start)
     if allowed is not None:
         lex = np.where(allowed, lex, -1.0).astype(np.float32)
     matched = np.flatnonzero(lex > 0)  # only chunks holding a query term are lexical candidates
     lex_ids = matched[top_k(lex[matched], n)]
     if mode == "lexical":
         return lex_ids, lex[lex_ids], None
+    query, dense_scores, dense_ids = dense_done()
     union = np.union1d(dense_ids, lex_ids)
     known = dense_ids if allowed is None and getattr(vectors, "reads_rows", False) else dense_ids[:0]
     fused = fuse(union_dense(union, known, dense_scores, matrix, query), lex[union], settings)

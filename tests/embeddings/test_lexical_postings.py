@@ -108,6 +108,50 @@ def test_of_parts_scores_like_bm25_over_the_live_texts(tmp_path, texts):
     assert not np.any(index.scores("river river")[[where[i] for i in live if "river" not in texts[i]]])
 
 
+def test_scores_of_the_two_halves_at_once_are_the_same_sums(texts, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from embeddings import lexical_index
+
+    monkeypatch.setattr(lexical_index, "SPLIT_ROWS", 1)  # split even these 30 texts' rows
+    parts = [Postings.of_counts(TermCounts.of_texts(texts[:12])), Postings.of_counts(TermCounts.of_texts(texts[12:]))]
+    deleted = {1, 4, 13, 20}
+    live = [i for i in range(30) if i not in deleted]
+    maps = [np.array([live.index(i) if i in live else -1 for i in range(lo, hi)]) for lo, hi in ((0, 12), (12, 30))]
+    in_order = LexicalIndex.of_parts(list(zip(parts, maps)))
+    swapped = LexicalIndex.of_parts([(parts[0], np.where(maps[0] >= 0, maps[0] + 16, -1)),
+                                     (parts[1], np.where(maps[1] >= 0, maps[1] - 10, -1))])
+    calls = []
+    with ThreadPoolExecutor(1) as pool:
+        def start(fn):
+            calls.append(fn)
+            return pool.submit(fn).result
+
+        for index in (in_order, swapped):
+            for query in QUERIES:
+                for prior in (None, TermPrior.of_lengths([len(texts[i]) for i in live], weight=20)):
+                    assert np.array_equal(index.scores(query, prior, start=start), index.scores(query, prior)), query
+    assert in_order._ascending and not swapped._ascending
+    assert calls  # the ascending index's lower half went through `start`; the other cannot be split by rows
+
+
+def test_common_terms_postings_are_kept_within_a_bound_and_score_the_same(texts, monkeypatch):
+    from embeddings import lexical_index
+
+    fresh = LexicalIndex.build(texts)
+    expected = {query: fresh.scores(query) for query in QUERIES}
+    monkeypatch.setattr(lexical_index, "CACHED_POSTINGS", 2)
+    monkeypatch.setattr(lexical_index, "RECENT_POSTINGS", 12)
+    index = LexicalIndex.build(texts)
+    for _ in range(2):
+        for query in QUERIES:
+            assert np.array_equal(index.scores(query), expected[query])
+            kept = index._recent
+            assert sum(len(rows) for rows, _ in kept.values()) <= 12 or len(kept) == 1
+            assert all(len(rows) >= 2 and not rows.flags.writeable for rows, _ in kept.values())
+    assert index._recent  # something was kept
+
+
 def test_repeated_words_count_each_time(texts):
     index = LexicalIndex.build(texts)
     np.testing.assert_allclose(index.scores("river river"), 2 * index.scores("river"), rtol=1e-6)

@@ -129,7 +129,8 @@ def test_shipped_reader_scores_a_pair_the_same_alone_and_in_a_batch():
 
 def test_reader_workers_score_every_pair_in_place_and_share_the_load():
     question = "What temperature is the brood nest kept at?"
-    sentences = [f"Bees\nThe brood nest is kept at {30 + i} degrees in colony {i}." for i in range(7)]
+    # Of unequal lengths, in no order of length: the workers take the longest first.
+    sentences = [f"Bees\nThe brood nest is kept at {30 + i} degrees{' in the colony' * ((3 * i) % 7)}." for i in range(7)]
     one, two = Reader(workers=1), Reader(workers=2)
     assert one.workers == 1 and two.workers == 2
     expected = one.score(question, sentences)
@@ -137,6 +138,7 @@ def test_reader_workers_score_every_pair_in_place_and_share_the_load():
         results = list(people.map(lambda s: two.score(question, s), [sentences, sentences[::-1]] * 4))
     for forward, backward in zip(results[::2], results[1::2]):
         assert np.array_equal(forward, expected) and np.array_equal(backward, expected[::-1])
+
 
 CLUB_NOTES = """# Winter losses
 
