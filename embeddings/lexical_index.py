@@ -265,7 +265,7 @@ class LexicalIndex:
         self._hash_part = np.repeat(np.arange(len(hashes), dtype=np.int32), sizes)[order]
         starts = [p[:-1] for p in pointers if len(p)]
         starts = np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64)
-        narrow = not len(starts) or int(starts.max()) < 2**31  # a segment of fewer than 2^31 postings
+        narrow = max((int(p[-1]) for p in pointers if len(p)), default=0) < 2**31  # every segment's postings fit int32
         self._hash_start = starts[order].astype(np.int32 if narrow else np.int64)
         counts = [np.diff(p) for p in pointers if len(p)]
         self._hash_count = (np.concatenate(counts) if counts else np.zeros(0, dtype=np.int64))[order].astype(np.int32)
