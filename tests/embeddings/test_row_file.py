@@ -34,6 +34,12 @@ def test_rows_read_as_numpy_reads_them(tmp_path, dtype):
     np.testing.assert_array_equal(blocks[[1, 60, 113]], both[[1, 60, 113]])  # a few rows: read one by one
     many = np.random.default_rng(1).permutation(114)[:100]  # many: read in runs, block by block
     np.testing.assert_array_equal(blocks[many], both[many])
+    big = np.random.default_rng(2).standard_normal((900, 6)).astype(dtype)
+    np.save(tmp_path / "big.npy", big)
+    wide = RowBlocks([RowFile(tmp_path / "big.npy")] * 3)
+    scattered = np.random.default_rng(3).choice(2700, 300, replace=False)  # many, scattered: one by one
+    np.testing.assert_array_equal(wide[scattered], np.vstack([big] * 3)[scattered])
+    np.testing.assert_array_equal(wide[np.r_[scattered, scattered[:5]]], np.vstack([big] * 3)[np.r_[scattered, scattered[:5]]])
     with pytest.raises(IndexError):
         blocks[[3, 114]]
     live = RowBlocks([RowSubset(RowFile(tmp_path / "a.npy"), np.array([2, 9, 56])), rows])
