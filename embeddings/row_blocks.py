@@ -52,7 +52,7 @@ class RowBlocks:
         which = np.searchsorted(self.starts, rows[order], side="right") - 1
         self._announce(which, rows[order] - self.starts[which])
         cuts = np.flatnonzero(np.diff(which)) + 1
-        # One read per block the rows fall in (a question's few dozen rows over hundreds of segments).
+        # One read per block the rows fall in, each taking its runs of rows in one call.
         for first, last in zip(np.concatenate([[0], cuts]).tolist(), np.concatenate([cuts, [len(rows)]]).tolist()):
             if first == last:
                 continue

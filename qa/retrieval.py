@@ -8,6 +8,7 @@ from typing import Callable, TypeVar
 import numpy as np
 
 from embeddings import PRIOR_CHUNKS
+from qa.side_thread import run_now
 
 T = TypeVar("T")
 MODES = ("hybrid", "dense", "lexical")
@@ -116,12 +117,6 @@ def union_dense(union: np.ndarray, known: np.ndarray, known_scores: np.ndarray, 
     return out
 
 
-def _at_once(fn: Callable[[], T]) -> Callable[[], T]:
-    """`SideThread.start` without a thread: `fn` runs now; the function returned gives its result."""
-    value = fn()
-    return lambda: value
-
-
 def rank_chunks(question: str, n: int, mode: str, settings: RetrievalSettings, *, vectors, matrix: np.ndarray,
                 lexical, prior, allowed: np.ndarray | None, encode_query,
                 start: Callable[[Callable[[], T]], Callable[[], T]] | None = None):
@@ -144,7 +139,7 @@ def rank_chunks(question: str, n: int, mode: str, settings: RetrievalSettings, *
     if mode == "dense":
         query, dense_scores, dense_ids = dense()
         return dense_ids, dense_scores, query
-    dense_done = (start or _at_once)(dense) if mode != "lexical" else None
+    dense_done = (start or run_now)(dense) if mode != "lexical" else None
     lex = lexical.scores(question, prior, start=start)
     if allowed is not None:
         lex = np.where(allowed, lex, -1.0).astype(np.float32)
