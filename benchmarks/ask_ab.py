@@ -12,7 +12,9 @@ ratios (this tree / base): the ratio is what the comparison rests on.
     .venv/bin/python benchmarks/ask_ab.py --base 2acf064 --work /tmp/s1m --rounds 4 --cold \\
         --out benchmarks/results/ask_ab.json
 
-The index in `--work` must be one both versions read (the same index format).
+The index in `--work` must be one both versions read (the same index format). When the change is
+in how an index is built, `--base-work` names a folder where the base commit's `scale.py` built
+the same corpus: each side then reads the index its own code built.
 """
 
 from __future__ import annotations
@@ -47,13 +49,17 @@ def main() -> int:
     parser.add_argument("--base", required=True, help="the commit to compare with (e.g. the last release)")
     parser.add_argument("--work", type=Path, required=True,
                         help="a folder where benchmarks/scale.py built an index (index/, queries.npy, questions.json)")
+    parser.add_argument("--base-work", type=Path, default=None,
+                        help="the base commit's own index of the same corpus (default: the one in --work)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of one run each (default 4)")
     parser.add_argument("--cold", action="store_true", help="empty the page cache before every run (Linux, root)")
     parser.add_argument("--out", type=Path, default=None, help="also write the rounds and medians to this JSON file")
     args = parser.parse_args()
-    for name in ("index", "queries.npy", "questions.json"):
-        if not (args.work / name).exists():
-            sys.exit(f"{args.work / name} is missing: build it first with benchmarks/scale.py --work {args.work}")
+    base_work = args.base_work or args.work
+    for work in {args.work, base_work}:
+        for name in ("index", "queries.npy", "questions.json"):
+            if not (work / name).exists():
+                sys.exit(f"{work / name} is missing: build it first with benchmarks/scale.py --work {work}")
     commit = subprocess.run(["git", "rev-parse", "--short", args.base], capture_output=True, text=True, cwd=ROOT)
     if commit.returncode != 0:
         sys.exit(f"unknown commit {args.base!r}")
@@ -64,10 +70,10 @@ def main() -> int:
     rounds = []
     try:
         for i in range(args.rounds):
-            sides = [("base", checkout), ("tree", ROOT)]
+            sides = [("base", checkout, base_work), ("tree", ROOT, args.work)]
             result = {}
-            for side, root in sides if i % 2 == 0 else sides[::-1]:
-                result[side] = p50s(root, args.work, args.cold)
+            for side, root, work in sides if i % 2 == 0 else sides[::-1]:
+                result[side] = p50s(root, work, args.cold)
             rounds.append(result)
             print(f"round {i + 1}: ask p50 base {result['base']['ask_p50_ms']:.1f} ms, "
                   f"tree {result['tree']['ask_p50_ms']:.1f} ms", flush=True)
@@ -88,8 +94,10 @@ def main() -> int:
                                   cwd=ROOT).stdout.strip()
         args.out.write_text(json.dumps({
             "measured": datetime.now(timezone.utc).isoformat(timespec="seconds"), "base": base_sha,
-            "tree": f"{tree_sha} + working tree", "index": str(args.work / "index"), "cold": args.cold,
-            "command": f"benchmarks/ask_ab.py --base {base_sha} --rounds {args.rounds}" + (" --cold" if args.cold else ""),
+            "tree": f"{tree_sha} + working tree", "index": str(args.work / "index"),
+            "base_index": str(base_work / "index"), "cold": args.cold,
+            "command": f"benchmarks/ask_ab.py --base {base_sha} --rounds {args.rounds}" + (" --cold" if args.cold else "")
+                       + (" --base-work DIR" if args.base_work else ""),
             "rounds": rounds, "median": summary}, indent=1) + "\n", encoding="utf-8")
     return 0
 

@@ -16,8 +16,8 @@ from embeddings.errors import IndexMismatchError
 from embeddings.index_folder import SEGMENTS, atomic_folder, new_manifest
 from embeddings.lexical_index import B, K1, TermCounts
 from embeddings.segments import (
-    SegmentData, commit, index_store, merge_small, pack_windows, remove_unlisted, sentence_table, with_deletions,
-    write_segment,
+    SegmentData, commit, index_store, merge_committed, merge_written, pack_windows, remove_unlisted, sentence_table,
+    with_deletions, write_segment,
 )
 from embeddings.ann_index import refresh_vector_index
 from embeddings.vector_store import FAISS
@@ -176,7 +176,8 @@ def batches(documents: Iterable[Document], limit: int = BATCH_CHARS) -> Iterator
 def write_segments(segments_dir: Path, documents: Iterable[Document], settings: ChunkingSettings,
                    encoder: Callable[[], TextEncoder], mode: str | None = None, show_progress: bool = False,
                    batch_chars: int = BATCH_CHARS) -> list[dict]:
-    """Encode `documents` batch by batch, each batch written as a segment; their manifest records.
+    """Encode `documents` batch by batch, each batch written as a segment (adjacent ones merged
+    tier by tier, `merge_written`); their manifest records.
 
     `encoder` is called (to load the model) only when there is something to encode.
     """
@@ -184,6 +185,7 @@ def write_segments(segments_dir: Path, documents: Iterable[Document], settings: 
     for batch in batches(documents, batch_chars):
         enc = enc or encoder()
         records.append(write_segment(segments_dir, encode_segment(batch, settings, enc, mode, show_progress)))
+        records = merge_written(segments_dir, records, enc.dimension)
     return records
 
 
@@ -253,4 +255,4 @@ def update_index(index_dir: Path, manifest: dict, documents: Iterable[Document],
         remove_unlisted(index_dir, manifest)
         raise DocumentError("no usable documents would remain in the index: nothing was changed "
                             "(use --rebuild to start over)")
-    return refresh_vector_index(index_dir, merge_small(index_dir, commit(index_dir, manifest, segments, files)))
+    return refresh_vector_index(index_dir, merge_committed(index_dir, commit(index_dir, manifest, segments, files)))

@@ -140,3 +140,22 @@ class RowSubset:
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         whole = self._base[self._rows]
         return whole if dtype is None else whole.astype(dtype)
+
+
+def save_rows(path: Path, array, dtype, rows_at_once: int = 16_384) -> None:
+    """Write `array` (an ndarray, `RowFile`, `RowSubset` or `RowBlocks` of them) to a .npy file as
+    `dtype`, `rows_at_once` rows at a time: a merge copies segments' vectors file to file without
+    holding them all in memory. The file is what `np.save` writes."""
+    dtype = np.dtype(dtype)
+    with open(path, "wb") as f:
+        npy_format.write_array_header_1_0(f, {"descr": npy_format.dtype_to_descr(dtype), "fortran_order": False,
+                                              "shape": tuple(int(n) for n in array.shape)})
+        for block in _leaves(array):
+            for start in range(0, len(block), rows_at_once):
+                f.write(np.ascontiguousarray(block[start:start + rows_at_once], dtype=dtype).data)
+
+
+def _leaves(array) -> list:
+    """The arrays a `RowBlocks` (perhaps of `RowBlocks`) reads from, in order; others as they are."""
+    blocks = getattr(array, "blocks", None)
+    return [leaf for block in blocks for leaf in _leaves(block)] if blocks is not None else [array]

@@ -31,7 +31,7 @@ from embeddings.index_folder import (
 )
 from embeddings.lexical_index import Postings, TermCounts, write_postings
 from embeddings.row_blocks import RowBlocks
-from embeddings.row_file import RowFile
+from embeddings.row_file import RowFile, save_rows
 from embeddings.row_table import TABLE, RowTable, sentence_table
 from embeddings.vector_store import FAISS, MilvusStore
 
@@ -40,10 +40,16 @@ SENTENCE_VECTORS = "sentences.npy"
 WINDOWS = "windows.npy"
 WINDOW_OFFSETS = "window_offsets.npy"
 # Segments of fewer chunks than this are small (what updates write); more than MAX_SEGMENTS small
-# ones after a commit are merged into one. A build's batches make larger segments, left as written,
-# so that a merge costs what the small segments hold, never what the index holds.
+# ones after a commit are merged into one.
 SMALL_CHUNKS = 1_000
 MAX_SEGMENTS = 10
+# As batches are written, and after a commit, each run of MERGE_FACTOR adjacent segments of one size
+# tier (a power of ten of chunks) is merged, up to MAX_MERGED_CHUNKS: a million chunks make ~30
+# segments, not ~300, each ~10 open files and a slice per question term in BM25. Only --optimize
+# merges more, so a merge costs what it merges, never what the index holds. Vectors are copied
+# file to file: a merge holds only the documents, chunks and term counts of the rows it merges.
+MERGE_FACTOR = 10
+MAX_MERGED_CHUNKS = 100_000
 T = TypeVar("T")
 
 
@@ -121,8 +127,7 @@ def write_segment(segments_dir: Path, data: SegmentData) -> dict:
     for file, array, dtype in ((CHUNK_VECTORS, data.chunk_vectors, np.float32),
                                (SENTENCE_VECTORS, data.sentence_vectors, np.float16),
                                (WINDOWS, data.windows, np.float16), (WINDOW_OFFSETS, data.window_offsets, np.int64)):
-        with open(tmp / file, "wb") as f:  # a file object keeps numpy from renaming the path
-            np.save(f, np.ascontiguousarray(array, dtype=dtype))
+        save_rows(tmp / file, array, dtype)
     write_postings(tmp, data.terms)
     RowTable.of_chunks([d.doc_id for d in data.documents], data.chunks).save(tmp / TABLE)
     write_text_index(tmp, data.documents)
@@ -339,8 +344,39 @@ def merge(index_dir: Path, manifest: dict, names: Collection[str]) -> dict:
     return commit(index_dir, manifest, segments, manifest.get("files", {}))
 
 
-def merge_small(index_dir: Path, manifest: dict) -> dict:
-    """After a commit that left more than MAX_SEGMENTS small segments: merge them into one."""
+def merge_committed(index_dir: Path, manifest: dict) -> dict:
+    """After a commit: merge the small segments into one when there are more than MAX_SEGMENTS,
+    then each run of adjacent segments `tier_run` finds among those the approximate vector index
+    does not cover (merging those would send its rows to be scanned exactly until it is rebuilt)."""
     small = [s["name"] for s in manifest["segments"] if live_counts([s])["chunks"] < SMALL_CHUNKS]
-    return merge(index_dir, manifest, small) if len(small) > MAX_SEGMENTS else manifest
+    if len(small) > MAX_SEGMENTS:
+        manifest = merge(index_dir, manifest, small)
+    covered = {name for name, _ in manifest.get("vector_index", {}).get("segments", [])}
+    while run := tier_run(manifest["segments"], skip=covered):
+        manifest = merge(index_dir, manifest, [s["name"] for s in run])
+    return manifest
 
+
+def merge_written(segments_dir: Path, records: list[dict], dimension: int) -> list[dict]:
+    """`records` (segments written, not yet committed, in order) with each `tier_run` of them merged
+    into one, the folders merged away removed. Called after each write, sizes grow tier by tier."""
+    while run := tier_run(records):
+        data = SegmentData.concat([read_segment(segments_dir.parent, r) for r in run], dimension)
+        merged = write_segment(segments_dir, data)
+        del data  # its files are open until then
+        for r in run:
+            shutil.rmtree(segments_dir / r["name"])
+        at = records.index(run[0])
+        records = records[:at] + [merged] + records[at + len(run):]
+    return records
+
+
+def tier_run(segments: Sequence[dict], skip: Collection[str] = ()) -> list[dict]:
+    """The first MERGE_FACTOR adjacent `segments`, none named in `skip`, whose live chunks have as
+    many digits (one size tier) and sum to at most MAX_MERGED_CHUNKS; [] when there is none."""
+    sizes = [live_counts([s])["chunks"] if s["name"] not in skip else -1 for s in segments]
+    for i in range(len(segments) - MERGE_FACTOR + 1):
+        window = sizes[i:i + MERGE_FACTOR]
+        if min(window) >= 0 and len({len(str(n)) for n in window}) == 1 and sum(window) <= MAX_MERGED_CHUNKS:
+            return list(segments[i:i + MERGE_FACTOR])
+    return []

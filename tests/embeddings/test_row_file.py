@@ -87,3 +87,20 @@ def test_rows_are_read_ahead_where_they_lie_before_any_is_read(tmp_path, monkeyp
     events.clear()
     blocks.prefetch([99, -1])  # out of range: nothing asked, nothing raised
     assert events == []
+
+
+def test_rows_saved_piece_by_piece_make_the_file_numpy_saves(tmp_path):
+    from embeddings.row_file import save_rows
+
+    array = np.random.default_rng(4).standard_normal((41, 5)).astype(np.float32)
+    np.save(tmp_path / "a.npy", array)
+    rows = RowFile(tmp_path / "a.npy")
+    nested = RowBlocks([RowBlocks([rows, RowSubset(rows, np.array([3, 1, 40]))]), array[:0], array[7:9]])
+    expected = np.vstack([array, array[[3, 1, 40]], array[7:9]]).astype(np.float16)
+    save_rows(tmp_path / "out.npy", nested, np.float16, rows_at_once=4)
+    with open(tmp_path / "want.npy", "wb") as f:
+        np.save(f, expected)
+    assert (tmp_path / "out.npy").read_bytes() == (tmp_path / "want.npy").read_bytes()
+    offsets = np.arange(10, dtype=np.int64)  # one-dimensional, as window offsets are
+    save_rows(tmp_path / "o.npy", offsets, np.int64, rows_at_once=3)
+    np.testing.assert_array_equal(np.load(tmp_path / "o.npy"), offsets)

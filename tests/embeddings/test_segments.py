@@ -80,6 +80,24 @@ def test_a_build_in_small_batches_writes_several_segments_and_answers_the_same(t
     assert [d.doc_id for d in batched.documents] == [d.doc_id for d in whole.documents]
 
 
+def test_a_build_merges_its_batches_tier_by_tier_and_answers_the_same(tmp_path, monkeypatch):
+    docs = _folder(tmp_path, n=30)
+    monkeypatch.setattr("embeddings.segments.MERGE_FACTOR", 10_000)
+    apart = _index(docs, tmp_path / "apart", batch_chars=300)
+    batches = len(_segments(tmp_path / "apart"))
+    monkeypatch.setattr("embeddings.segments.MERGE_FACTOR", 3)
+    merged = _index(docs, tmp_path / "merged", batch_chars=300)
+    names = _segments(tmp_path / "merged")
+    assert batches >= 20 and len(names) < batches / 2
+    assert sorted(p.name for p in (tmp_path / "merged" / "segments").iterdir()) == sorted(names)
+    assert _answers(merged) == _answers(apart)
+    assert [d.doc_id for d in merged.documents] == [d.doc_id for d in apart.documents]
+    (a, _), (b, _) = (load_segments(tmp_path / name, json.loads((tmp_path / name / "manifest.json").read_text()))
+                      for name in ("apart", "merged"))
+    for field in ("chunk_vectors", "sentence_vectors", "windows", "window_offsets"):
+        assert np.array_equal(np.asarray(getattr(a, field)), np.asarray(getattr(b, field))), field
+
+
 def test_optimize_merges_every_segment_into_one_without_encoding(tmp_path):
     docs = _folder(tmp_path)
     idx = tmp_path / "idx"
@@ -109,6 +127,27 @@ def test_many_small_updates_are_merged_as_they_come(tmp_path, monkeypatch):
     assert len(kb.documents) == 8
     assert len(list((idx / "segments").iterdir())) == len(_segments(idx))
     assert _answers(kb) == _answers(_index(docs, tmp_path / "fresh"))
+
+
+def test_updates_merge_tier_by_tier_but_leave_what_the_vector_index_covers(tmp_path, monkeypatch):
+    docs = _folder(tmp_path, n=6)
+    idx = tmp_path / "idx"
+    monkeypatch.setattr("embeddings.segments.MERGE_FACTOR", 10_000)
+    _index(docs, idx, batch_chars=300, index_type="hnsw")
+    covered = json.loads((idx / "manifest.json").read_text())["vector_index"]
+    assert len(covered["segments"]) >= 3
+    monkeypatch.setattr("embeddings.segments.MERGE_FACTOR", 3)
+    monkeypatch.setattr("embeddings.segments.SMALL_CHUNKS", 1)  # no segment counts as small
+    for i in range(7):
+        write(docs / f"late{i}.txt", FACTS[i])
+        kb = _index(docs, idx)
+    manifest = json.loads((idx / "manifest.json").read_text())
+    names = [s["name"] for s in manifest["segments"]]
+    assert manifest["vector_index"] == covered  # not rebuilt: the segments it covers stay as they were
+    assert names[:len(covered["segments"])] == [name for name, _ in covered["segments"]]
+    assert len(names) - len(covered["segments"]) <= 3 < 7  # the seven updates' segments were merged
+    assert sorted(p.name for p in (idx / "segments").iterdir()) == sorted(names)
+    assert _answers(kb) == _answers(_index(docs, tmp_path / "fresh", index_type="hnsw"))
 
 
 def test_leftovers_of_a_killed_writer_are_ignored_then_removed(tmp_path):
