@@ -1,7 +1,7 @@
 """HNSW search settings on a built index, with dev queries the scale benchmark never asks.
 
 Recall@k (against an exact scan of every chunk vector) and time per dense search through the
-index's own search path, for a few (rerank depth, efSearch) pairs, at k 10 (a dense search) and
+index's own search path, for a few (rerank depth, efSearch, fewest candidates rescored) settings, at k 10 (a dense search) and
 100 (the candidates a hybrid `ask` takes from each side). Two dev query sets, neither of which
 `benchmarks/scale.py` asks, so choosing settings here does not fit the figures it reports: the
 titles of SciFact abstracts 2000-2299 (it derives its vectors from abstracts 0-1999), and the 808
@@ -26,7 +26,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 SCIFACT = ROOT.parent / "shared" / "data" / "scifact"
-SETTINGS = [(2, 384), (2, 512), (4, 512), (10, 512), (2, 640), (2, 768)]
+# (rerank, efSearch, fewest candidates scored exactly)
+SETTINGS = [(2, 384, 40), (2, 512, 10), (2, 512, 20), (2, 512, 30), (2, 512, 40), (4, 512, 40), (10, 512, 40),
+            (2, 640, 40), (2, 768, 40)]
 DEPTHS = (10, 100)
 
 
@@ -65,10 +67,10 @@ def measure(kb, ann, matrix: np.ndarray, queries: np.ndarray, name: str) -> list
     del scores, order
     for q in queries:  # once untimed, so that no setting pays for reading cold segment files
         kb._vectors.search(q, max(DEPTHS))
-    out, kept = [], (ann.HNSW_RERANK, ann.HNSW_EF_SEARCH)
+    out, kept = [], (ann.HNSW_RERANK, ann.HNSW_EF_SEARCH, ann.HNSW_MIN_CANDIDATES)
     for k in DEPTHS:
-        for rerank, ef in SETTINGS:
-            ann.HNSW_RERANK, ann.HNSW_EF_SEARCH = rerank, ef
+        for rerank, ef, least in SETTINGS:
+            ann.HNSW_RERANK, ann.HNSW_EF_SEARCH, ann.HNSW_MIN_CANDIDATES = rerank, ef, least
             found, times = [], []
             for q in queries:
                 start = time.perf_counter()
@@ -76,11 +78,12 @@ def measure(kb, ann, matrix: np.ndarray, queries: np.ndarray, name: str) -> list
                 times.append(time.perf_counter() - start)
                 found.append(set(ids.tolist()))
             row = {"queries": name, "chunks": len(kb._vectors), "k": k, "rerank": rerank, "ef_search": ef,
+                   "min_candidates": least,
                    "recall": round(float(np.mean([len(a & b) / k for a, b in zip(found, truth[k])])), 4),
                    "search_p50_ms": round(float(np.median(times)) * 1000, 2)}
             print(json.dumps(row), flush=True)
             out.append(row)
-    ann.HNSW_RERANK, ann.HNSW_EF_SEARCH = kept
+    ann.HNSW_RERANK, ann.HNSW_EF_SEARCH, ann.HNSW_MIN_CANDIDATES = kept
     return out
 
 

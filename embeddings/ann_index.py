@@ -18,6 +18,7 @@ import numpy as np
 
 from embeddings.errors import IndexTypeError
 from embeddings.index_folder import SEGMENTS, file_checksum
+from embeddings.row_file import RowFile
 from embeddings.segments import CHUNK_VECTORS, commit, live_counts
 from embeddings.vector_store import FAISS
 
@@ -31,9 +32,11 @@ HNSW_EF_CONSTRUCTION = 240
 # benchmark never asks (benchmarks/hnsw_params.py): M 64 / efConstruction 240 / efSearch 512 finds
 # recall@10 0.989 in 1.3 ms, where M 48 / 160 found 0.982 at efSearch 768 in 1.5 ms and 0.984 at
 # 896 in 1.8 ms; its graph takes 1.8x as long to build and ~0.13 KB more a vector. Rescoring 2x k
-# finds what 4x does, with half the reads (benchmarks/hnsw_search_settings.py).
+# (at least 20) finds what 4x (at least 40) does, with half the reads (benchmarks/hnsw_search_settings.py:
+# recall@10 0.9844 on those claims with 10, 20, 30 or 40 candidates at least).
 HNSW_EF_SEARCH = 512
 HNSW_RERANK = 2
+HNSW_MIN_CANDIDATES = 20
 IVF_PROBES = 32
 IVF_RERANK = 10  # IVF-PQ reads this many times k candidates, then scores them exactly
 IVF_MIN_CHUNKS = 10_000  # fewer cannot train 256 codes per sub-vector (and need no compression)
@@ -83,7 +86,7 @@ def _live_rows(segment: dict) -> int:
 def build(index_dir: Path, manifest: dict, requested: str) -> dict:
     """Build the approximate index `requested` means for this manifest into `index_dir`; its record.
 
-    Reads each segment's vector file (memory-mapped) once; writes the FAISS file under a
+    Reads each segment's vector file once; writes the FAISS file under a
     temporary name and renames it, so a reader never sees half of one.
     """
     import faiss
@@ -92,7 +95,9 @@ def build(index_dir: Path, manifest: dict, requested: str) -> dict:
     if kind == "flat":
         return {"requested": requested, "type": "flat"}
     dimension = manifest["model"]["dimension"]
-    parts = [(s["name"], np.load(Path(index_dir) / SEGMENTS / s["name"] / CHUNK_VECTORS, mmap_mode="r"))
+    # Read by positioned reads, not memory-mapped: a map's pages would count in the build's
+    # resident memory (1.8 GB of them at a million chunks) until it ends.
+    parts = [(s["name"], RowFile(Path(index_dir) / SEGMENTS / s["name"] / CHUNK_VECTORS))
              for s in manifest["segments"]]
     total = sum(len(v) for _, v in parts)
     if kind == "ivfpq" and total < IVF_MIN_CHUNKS:
@@ -110,6 +115,7 @@ def build(index_dir: Path, manifest: dict, requested: str) -> dict:
         lists = int(max(16, min(4 * np.sqrt(total), total // 39)))
         index = faiss.index_factory(dimension, f"IVF{lists},PQ{dimension // 8}", faiss.METRIC_INNER_PRODUCT)
         index.train(sample)
+    del sample
     for _, vectors in parts:
         for start in range(0, len(vectors), 50_000):
             index.add(np.ascontiguousarray(vectors[start:start + 50_000], dtype=np.float32))
@@ -186,7 +192,7 @@ class AnnSearch:
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         ask = min(self._index.ntotal, k + min(self._dead, 4 * k))
         if self.type == "hnsw":
-            fetch = min(self._index.ntotal, max(HNSW_RERANK * ask, 40))
+            fetch = min(self._index.ntotal, max(HNSW_RERANK * ask, HNSW_MIN_CANDIDATES))
             params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, fetch))
             _, ids = self._index.search(q, fetch, params=params)
         else:
