@@ -1,7 +1,7 @@
 """Asking the kernel to start reading what a question will read next, without waiting for it.
 
 A question at a million chunks reads a few dozen scattered pieces (candidate vectors, passage and
-sentence texts) from ~290 segments' files. Read cold one after another, each waits on the disk in
+sentence texts) from its segments' files. Read cold one after another, each waits on the disk in
 turn; announced first (posix_fadvise WILLNEED), the disk works on all of them at once and the
 reads that follow wait about once. Where the system lacks the call (macOS, Windows) nothing is asked.
 (Postings are memory-mapped and not announced: madvise per term and segment cost more than it saved.)
