@@ -1,8 +1,8 @@
 """HNSW search settings on a built index, with dev queries the scale benchmark never asks.
 
 Recall@k (against an exact scan of every chunk vector) and time per dense search through the
-index's own search path, for a few (rerank depth, efSearch, fewest candidates rescored) settings, at k 10 (a dense search) and
-100 (the candidates a hybrid `ask` takes from each side). Two dev query sets, neither of which
+index's own search path, for a few (rerank depth, efSearch, fewest candidates rescored) settings,
+at k 10 (a dense search) and 100 (the candidates a hybrid `ask` takes from each side). Two dev query sets, neither of which
 `benchmarks/scale.py` asks, so choosing settings here does not fit the figures it reports: the
 titles of SciFact abstracts 2000-2299 (it derives its vectors from abstracts 0-1999), and the 808
 SciFact claims it does not sample (it asks 300 of the 1,109; claims are harder than titles).

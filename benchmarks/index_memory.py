@@ -130,9 +130,9 @@ def main() -> int:
     lines += ["", "Documents are read, chunked, encoded and written as a segment 4 million characters at a time "
               "(`embeddings.indexer.BATCH_CHARS`); only the file table and the segments' records stay in memory "
               "between batches. Every 10 adjacent new segments of one size tier are merged as they come, up to "
-              "100,000 chunks (`embeddings.segments.MERGE_FACTOR`, `MAX_MERGED_CHUNKS`): a merge holds the documents, "
-              "chunks and term counts of what it merges, and copies vectors file to file. The stand-in rows hold no model; the real row adds the int8 model and "
-              "onnxruntime's buffers."]
+              "100,000 chunks (`embeddings.segments.MERGE_FACTOR`, `MAX_MERGED_CHUNKS`): a merge holds the "
+              "documents, chunks and term counts of what it merges, and copies vectors file to file. The stand-in "
+              "rows hold no model; the real row adds the int8 model and onnxruntime's buffers."]
     (args.out / "index_memory.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -332,8 +332,7 @@ def merge(index_dir: Path, manifest: dict, names: Collection[str]) -> dict:
     chosen = [s for s in manifest["segments"] if s["name"] in names]
     if len(chosen) < 2 and not any(s["deleted"] for s in chosen):
         return manifest
-    data = SegmentData.concat([read_segment(index_dir, s) for s in chosen], manifest["model"]["dimension"])
-    record = write_segment(Path(index_dir) / SEGMENTS, data)
+    record = write_merged(index_dir, chosen, manifest["model"]["dimension"])
     segments, placed = [], False
     for s in manifest["segments"]:
         if s["name"] not in names:
@@ -342,6 +341,12 @@ def merge(index_dir: Path, manifest: dict, names: Collection[str]) -> dict:
             segments.append(record)
             placed = True
     return commit(index_dir, manifest, segments, manifest.get("files", {}))
+
+
+def write_merged(index_dir: Path, records: Sequence[dict], dimension: int) -> dict:
+    """A new segment of the live rows of the segments `records`, in order, nothing encoded again; its record."""
+    return write_segment(Path(index_dir) / SEGMENTS,
+                         SegmentData.concat([read_segment(index_dir, r) for r in records], dimension))
 
 
 def merge_committed(index_dir: Path, manifest: dict) -> dict:
@@ -361,9 +366,7 @@ def merge_written(segments_dir: Path, records: list[dict], dimension: int) -> li
     """`records` (segments written, not yet committed, in order) with each `tier_run` of them merged
     into one, the folders merged away removed. Called after each write, sizes grow tier by tier."""
     while run := tier_run(records):
-        data = SegmentData.concat([read_segment(segments_dir.parent, r) for r in run], dimension)
-        merged = write_segment(segments_dir, data)
-        del data  # its files are open until then
+        merged = write_merged(segments_dir.parent, run, dimension)
         for r in run:
             shutil.rmtree(segments_dir / r["name"])
         at = records.index(run[0])
